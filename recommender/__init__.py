@@ -1,0 +1,1 @@
+"""Recommendation models, training, evaluation and serving index (no Django here)."""
