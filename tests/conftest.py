@@ -50,3 +50,30 @@ def graph_store(graph_config):
     store.clear()
     yield store
     store.close()
+
+
+@pytest.fixture
+def kms_graph(graph_config, settings):
+    """Point the Django side at the test graph server, empty, with tasks run eagerly."""
+    from kms.celery import app
+    from kms.graphstore import get_graph_store, reset_graph_store
+
+    settings.KMS_GRAPH = {**settings.KMS_GRAPH, "URI": graph_config.uri, "USER": graph_config.user,
+                          "PASSWORD": graph_config.password, "DATABASE": graph_config.database}
+    app.conf.task_always_eager = True
+    reset_graph_store()
+    store = get_graph_store()
+    store.clear()
+    yield store
+    reset_graph_store()
+
+
+@pytest.fixture
+def models_dir(settings, tmp_path):
+    settings.KMS_MODELS_DIR = tmp_path / "models"
+    settings.KMS_NLP_DIR = tmp_path / "nlp"
+    from kms.recs.services import index_cache
+
+    index_cache.clear()
+    yield settings.KMS_MODELS_DIR
+    index_cache.clear()

@@ -1,0 +1,73 @@
+"""API-key authentication (read/write scopes), permissions and per-key throttling."""
+from django.conf import settings
+from rest_framework import authentication, exceptions, permissions, throttling
+
+from .models import ApiKey
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Api-Key <secret>`` or ``X-API-Key: <secret>``."""
+
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        secret = None
+        if header.startswith(self.keyword + " "):
+            secret = header[len(self.keyword) + 1:].strip()
+        elif request.META.get("HTTP_X_API_KEY"):
+            secret = request.META["HTTP_X_API_KEY"].strip()
+        if not secret:
+            return None
+        key = ApiKey.objects.filter(hashed=ApiKey.digest(secret), revoked=False).first()
+        if key is None:
+            raise exceptions.AuthenticationFailed("invalid or revoked API key")
+        return (ApiClient(key), key)
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class ApiClient:
+    """The authenticated principal of an API-key request."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+
+    def __init__(self, key: ApiKey):
+        self.key = key
+        self.pk = f"key-{key.pk}"
+
+    def __str__(self) -> str:
+        return f"api-key:{self.key.name}"
+
+
+def can_write(request) -> bool:
+    if isinstance(request.auth, ApiKey):
+        return request.auth.can_write
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_staff)
+
+
+class ReadOnlyOrWriteScope(permissions.BasePermission):
+    """Reads: anyone if KMS_PUBLIC_READ (default) else any key/session; writes: write keys or staff."""
+
+    message = "writes need an API key with the write scope"
+
+    def has_permission(self, request, view):
+        if request.method in permissions.SAFE_METHODS:
+            return getattr(settings, "KMS_PUBLIC_READ", True) or bool(
+                request.user and request.user.is_authenticated)
+        return can_write(request)
+
+
+class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
+    scope = "api_key"
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, ApiKey):
+            ident = f"key-{request.auth.pk}"
+        else:
+            ident = self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}

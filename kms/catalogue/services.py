@@ -1,0 +1,146 @@
+"""Catalogue actions: validate and upsert products, import datasets. Views, commands and tasks call these."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+
+from .models import Product, content_hash
+
+MAX_TITLE = 2_000
+MAX_DESCRIPTION = 100_000
+MAX_EXTERNAL_ID = 128
+
+
+class ProductValidationError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class UpsertResult:
+    created: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # {"index": n, "external_id": ..., "errors": {...}}
+
+    @property
+    def changed(self) -> list[int]:
+        return self.created + self.updated
+
+    def as_dict(self) -> dict:
+        return {"created": len(self.created), "updated": len(self.updated),
+                "unchanged": len(self.unchanged), "errors": self.errors}
+
+
+def _text(value, name: str, errors: dict, required: bool = False, max_len: int = MAX_TITLE) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        errors[name] = f"must be a string, got {type(value).__name__}"
+        return ""
+    if "\x00" in value:
+        errors[name] = "contains NUL bytes"
+        return ""
+    value = value.strip()
+    if required and not value:
+        errors[name] = "is required"
+    elif len(value) > max_len:
+        errors[name] = f"is longer than {max_len} characters"
+    return value
+
+
+def clean_product(record) -> dict:
+    """A validated product dict from an API/JSONL/CSV record; raises ProductValidationError."""
+    if not isinstance(record, dict):
+        raise ProductValidationError({"non_field_errors": "each product must be a JSON object"})
+    errors: dict[str, str] = {}
+    raw_id = record.get("external_id", record.get("id"))
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    external_id = _text(raw_id, "external_id", errors, required=True, max_len=MAX_EXTERNAL_ID)
+    title = _text(record.get("title"), "title", errors, required=True)
+    description = _text(record.get("description"), "description", errors, max_len=MAX_DESCRIPTION)
+    brand = _text(record.get("brand"), "brand", errors, max_len=255)
+    categories = record.get("category_path", record.get("categories", []))
+    if isinstance(categories, str):
+        categories = [c.strip() for c in categories.split(",") if c.strip()]
+    if not isinstance(categories, list) or not all(isinstance(c, str) and len(c) <= 255 for c in categories):
+        errors["category_path"] = "must be a list of strings (or a comma-separated string)"
+        categories = []
+    attributes = record.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        errors["attributes"] = "must be an object"
+        attributes = {}
+    elif len(json.dumps(attributes, default=str)) > 20_000:
+        errors["attributes"] = "is larger than 20000 bytes"
+    if errors:
+        raise ProductValidationError(errors)
+    return {"external_id": external_id, "title": title, "description": description, "brand": brand,
+            "category_path": categories[:20], "attributes": attributes}
+
+
+def upsert_products(records: Iterable) -> UpsertResult:
+    """Create or update products by external id; a record that fails validation is reported, not lost."""
+    result = UpsertResult()
+    cleaned: dict[str, dict] = {}
+    for n, record in enumerate(records):
+        try:
+            item = clean_product(record)
+        except ProductValidationError as exc:
+            ext = record.get("external_id", record.get("id")) if isinstance(record, dict) else None
+            result.errors.append({"index": n, "external_id": ext if isinstance(ext, (str, int)) else None,
+                                  "errors": exc.errors})
+            continue
+        cleaned[item["external_id"]] = item  # the last record for an id wins
+    with transaction.atomic():
+        existing = {p.external_id: p for p in Product.objects.filter(external_id__in=list(cleaned))}
+        new, changed = [], []
+        for ext, item in cleaned.items():
+            h = content_hash(item["title"], item["description"], item["brand"], item["category_path"], item["attributes"])
+            product = existing.get(ext)
+            if product is None:
+                new.append(Product(content_hash=h, **item))
+            elif product.content_hash != h:
+                for key, value in item.items():
+                    setattr(product, key, value)
+                product.content_hash = h
+                changed.append(product)
+            else:
+                result.unchanged.append(product.pk)
+        for chunk_start in range(0, len(new), 1000):
+            Product.objects.bulk_create(new[chunk_start:chunk_start + 1000])
+        if changed:
+            Product.objects.bulk_update(changed, ["title", "description", "brand", "category_path",
+                                                  "attributes", "content_hash"], batch_size=500)
+    if new:
+        ids = dict(Product.objects.filter(external_id__in=[p.external_id for p in new]).values_list("external_id", "id"))
+        result.created = [ids[p.external_id] for p in new]
+    result.updated = [p.pk for p in changed]
+    return result
+
+
+def read_jsonl(path: Path | str) -> Iterable:
+    """Lines of a JSONL file; a line that is not JSON yields a marker the caller reports."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield {"__error__": f"line {n}: invalid JSON ({exc.msg})"}
+
+
+def scientific_products(root: Path) -> list[dict]:
+    items = json.loads((root / "Scientific.item.json").read_text())
+    return [
+        {"external_id": iid, "title": rec.get("title") or "", "description": rec.get("description") or "",
+         "brand": rec.get("brand") or "", "categories": rec.get("categories") or ""}
+        for iid, rec in sorted(items.items(), key=lambda kv: int(kv[0]))
+    ]

@@ -1,0 +1,183 @@
+"""Feedback events: validate, store in the database, project into the graph store."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone as dt_timezone
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from kms.catalogue.models import Product
+
+from .models import Interaction, ShopUser
+
+log = logging.getLogger(__name__)
+EVENT_TYPES = {t.value for t in Interaction.Type}
+
+
+@dataclass
+class EventsResult:
+    created: int = 0
+    duplicates: int = 0
+    errors: list[dict] = field(default_factory=list)
+    interaction_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "duplicates": self.duplicates, "errors": self.errors}
+
+
+def _timestamp(value) -> datetime | None:
+    if value is None:
+        return timezone.now()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(float(value), tz=dt_timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+        except ValueError:
+            return None
+        if parsed is not None and timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, dt_timezone.utc)
+        return parsed
+    return None
+
+
+def _id(value) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and 0 < len(value.strip()) <= 128 and "\x00" not in value:
+        return value.strip()
+    return None
+
+
+def clean_event(record) -> tuple[dict | None, dict]:
+    if not isinstance(record, dict):
+        return None, {"non_field_errors": "each event must be a JSON object"}
+    errors = {}
+    user = _id(record.get("user", record.get("user_id")))
+    product = _id(record.get("product", record.get("item", record.get("product_id"))))
+    etype = record.get("type", "view")
+    ts = _timestamp(record.get("timestamp"))
+    value = record.get("value", 1.0)
+    if user is None:
+        errors["user"] = "is required (string id, ≤128 characters)"
+    if product is None:
+        errors["product"] = "is required (string id, ≤128 characters)"
+    if etype not in EVENT_TYPES:
+        errors["type"] = f"must be one of {sorted(EVENT_TYPES)}"
+    if ts is None:
+        errors["timestamp"] = "must be an ISO 8601 datetime or a Unix time"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e6:
+        errors["value"] = "must be a finite number"
+    event_id = record.get("event_id")
+    if event_id is not None and _id(event_id) is None:
+        errors["event_id"] = "must be a string id, ≤64 characters"
+    if errors:
+        return None, errors
+    if event_id is None:
+        event_id = hashlib.sha1(f"{user}|{product}|{etype}|{ts.isoformat()}".encode()).hexdigest()
+    return {"event_id": str(event_id)[:64], "user": user, "product": product, "type": etype,
+            "value": float(value), "timestamp": ts}, {}
+
+
+def record_events(records: Iterable, push_to_graph: bool = True) -> EventsResult:
+    """Store valid events (idempotent on event_id); report invalid ones; then update the graph."""
+    result = EventsResult()
+    valid = []
+    for n, record in enumerate(records):
+        event, errors = clean_event(record)
+        if errors:
+            result.errors.append({"index": n, "errors": errors})
+        else:
+            valid.append((n, event))
+    products = dict(Product.objects.filter(external_id__in={e["product"] for _, e in valid})
+                    .values_list("external_id", "id"))
+    kept = []
+    for n, event in valid:
+        if event["product"] not in products:
+            result.errors.append({"index": n, "errors": {"product": f"unknown product {event['product']!r}"}})
+        else:
+            kept.append(event)
+    if not kept:
+        return result
+    with transaction.atomic():
+        user_ids = ensure_users({e["user"] for e in kept})
+        existing = set(Interaction.objects.filter(event_id__in=[e["event_id"] for e in kept])
+                       .values_list("event_id", flat=True))
+        new = []
+        for e in kept:
+            if e["event_id"] in existing:
+                result.duplicates += 1
+                continue
+            existing.add(e["event_id"])
+            new.append(Interaction(event_id=e["event_id"], user_id=user_ids[e["user"]],
+                                   product_id=products[e["product"]], type=e["type"], value=e["value"],
+                                   timestamp=e["timestamp"]))
+        Interaction.objects.bulk_create(new, batch_size=2000)
+    result.created = len(new)
+    result.interaction_ids = list(Interaction.objects.filter(event_id__in=[i.event_id for i in new])
+                                  .values_list("id", flat=True))
+    if push_to_graph and result.interaction_ids:
+        try:
+            push_interactions_to_graph(result.interaction_ids)
+        except Exception as exc:  # the periodic flush delivers them when the store is back
+            log.warning("graph store unavailable, %d events queued: %s", len(result.interaction_ids), exc)
+    return result
+
+
+def ensure_users(external_ids: Iterable[str]) -> dict[str, int]:
+    external_ids = set(external_ids)
+    have = dict(ShopUser.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))
+    missing = [ShopUser(external_id=x) for x in external_ids - set(have)]
+    if missing:
+        ShopUser.objects.bulk_create(missing, batch_size=2000, ignore_conflicts=True)
+        have = dict(ShopUser.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))
+    return have
+
+
+def push_interactions_to_graph(interaction_ids: Sequence[int] | None = None, batch: int = 5000) -> int:
+    """Write pending interactions to the graph store and mark them delivered (at-least-once, idempotent)."""
+    from kms.graphstore import get_graph_store
+
+    store = get_graph_store()
+    qs = Interaction.objects.filter(in_graph=False).select_related("user", "product").order_by("id")
+    if interaction_ids is not None:
+        qs = qs.filter(id__in=list(interaction_ids))
+    total = 0
+    while True:
+        chunk = list(qs[:batch])
+        if not chunk:
+            return total
+        # Both ends must exist; a product not yet ingested gets its node now, its facts later.
+        store.upsert_nodes([{"uid": i.user.graph_uid, "props": {"external_id": i.user.external_id}}
+                            for i in {i.user_id: i for i in chunk}.values()]
+                           + [{"uid": i.product.graph_uid, "props": {"external_id": i.product.external_id}}
+                              for i in {i.product_id: i for i in chunk}.values()])
+        store.record_interactions([
+            {"user": i.user.graph_uid, "product": i.product.graph_uid, "ts": i.timestamp.timestamp(),
+             "type": i.type, "value": i.value, "event_id": i.event_id}
+            for i in chunk
+        ])
+        Interaction.objects.filter(id__in=[i.id for i in chunk]).update(in_graph=True)
+        total += len(chunk)
+
+
+def delete_user_events(external_id: str) -> int:
+    """Remove a user's events from the database and the graph store."""
+    from kms.graphstore import get_graph_store
+
+    user = ShopUser.objects.filter(external_id=external_id).first()
+    if user is None:
+        return 0
+    n, _ = user.interactions.all().delete()
+    get_graph_store().write("MATCH (u:User {uid: $uid})-[e:INTERACTED]->() DELETE e", uid=user.graph_uid)
+    return n

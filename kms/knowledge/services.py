@@ -1,0 +1,254 @@
+"""Knowledge ingestion: products → spaCy extraction → facts with provenance → graph store.
+
+One code path: the management command, the Celery task and the API all call
+``start_ingestion`` / ``run_ingestion_job``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Max
+from django.utils import timezone
+
+import nlp
+from kms.catalogue.models import Product
+
+from .models import Entity, Fact, IngestionJob, Status
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 64
+MAX_ERRORS_KEPT = 1000
+GRAPH_ATTEMPTS = 4
+
+_pipeline_lock = threading.Lock()
+_pipeline: tuple[tuple, object] | None = None
+
+
+# --- the pipeline, rebuilt when the knowledge base changes ---------------------------------------
+def knowledge_version() -> tuple:
+    p = Product.objects.aggregate(n=Count("id"), t=Max("updated_at"))
+    e = Entity.objects.aggregate(n=Count("id"), t=Max("updated_at"))
+    return (p["n"], str(p["t"]), e["n"], str(e["t"]), str(current_ner_dir()))
+
+
+def nlp_dir() -> Path:
+    return Path(getattr(settings, "KMS_NLP_DIR", settings.DATA_DIR / "nlp"))
+
+
+def current_ner_dir() -> Path | None:
+    pointer = nlp_dir() / "CURRENT"
+    if pointer.exists():
+        path = nlp_dir() / pointer.read_text().strip()
+        if path.exists():
+            return path
+    return None
+
+
+def product_text(p: Product) -> nlp.ProductText:
+    return nlp.ProductText(uid=p.pk, title=p.title, description=p.description, brand=p.brand,
+                           categories=list(p.category_path), attributes=dict(p.attributes))
+
+
+def build_knowledge_base() -> "nlp.KnowledgeBase":
+    """Structured catalogue fields plus curated entities (aliases, merges) from the database."""
+    products = (nlp.ProductText(uid=pid, title="", brand=brand or "", categories=list(cats or []))
+                for pid, brand, cats in Product.objects.values_list("id", "brand", "category_path").iterator())
+    kb = nlp.KnowledgeBase.from_products(products)
+    kinds = {"BRAND", "PRODUCT_TYPE", "MATERIAL", "COLOR", "USE"}
+    for entity in Entity.objects.filter(type__in=kinds).exclude(aliases=[]).iterator():
+        key = entity.uid.split(":", 1)[1]
+        target = entity.merged_into if entity.merged_into_id else None
+        if target is not None:
+            key = target.uid.split(":", 1)[1]
+        if key not in kb.entities.get(entity.type, {}):
+            kb.add_entity(entity.type, (target or entity).name, key=key)
+        for alias in [entity.name, *entity.aliases]:
+            kb.add_alias(entity.type, key, alias)
+    return kb
+
+
+def get_pipeline():
+    global _pipeline
+    version = knowledge_version()
+    with _pipeline_lock:
+        if _pipeline is None or _pipeline[0] != version:
+            started = time.perf_counter()
+            pipe = nlp.build_pipeline(build_knowledge_base(), ner_model_dir=current_ner_dir())
+            _pipeline = (version, pipe)
+            log.info("built NLP pipeline in %.1fs", time.perf_counter() - started)
+        return _pipeline[1]
+
+
+# --- facts -------------------------------------------------------------------------------------
+def _entity_type(object_type: str) -> str:
+    return object_type.upper()
+
+
+def _category_chain(key: str, name_parts: list[str]) -> list[tuple[str, str]]:
+    """(uid, display name) for every level of a category key 'a/b/c'."""
+    parts = key.split("/")
+    names = name_parts if len(name_parts) == len(parts) else parts
+    return [(f"category:{'/'.join(parts[:n])}", names[n - 1]) for n in range(1, len(parts) + 1)]
+
+
+def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fact]]):
+    nodes: dict[str, dict] = {}
+    rels: dict[tuple, dict] = {}
+    for p in products:
+        nodes[p.graph_uid] = {"uid": p.graph_uid, "props": {
+            "external_id": p.external_id, "title": p.title[:500], "name": p.title[:200], "brand": p.brand[:200]}}
+        for f in facts_by_product.get(p.pk, []):
+            e = f.entity
+            if e.type == "CATEGORY":
+                chain = _category_chain(e.uid.split(":", 1)[1], list(p.category_path))
+                for child, parent in zip(chain[1:], chain[:-1]):
+                    rels[(child[0], "SUBCATEGORY_OF", parent[0])] = {
+                        "src": child[0], "dst": parent[0], "type": "SUBCATEGORY_OF", "props": {}}
+                for uid, name in chain:
+                    nodes.setdefault(uid, {"uid": uid, "props": {"name": name, "type": "CATEGORY"}})
+            nodes[e.uid] = {"uid": e.uid, "props": {"name": e.name, "type": e.type}}
+            key = (p.graph_uid, f.relation, e.uid)
+            best = rels.get(key)
+            if best is None or f.confidence > best["props"]["confidence"]:
+                rels[key] = {"src": p.graph_uid, "dst": e.uid, "type": f.relation, "props": {
+                    "status": f.status, "confidence": f.confidence, "extractor": f.extractor,
+                    "extractor_version": f.extractor_version, "field": f.field,
+                    "start": f.start, "end": f.end, "value": f.value, "unit": f.unit}}
+    return list(nodes.values()), list(rels.values())
+
+
+def _ensure_entities(extracted: list["nlp.Fact"]) -> dict[str, Entity]:
+    wanted = {}
+    for f in extracted:
+        wanted.setdefault(f.object_uid, (f.object_type, f.object_name))
+    have = {e.uid: e for e in Entity.objects.filter(uid__in=list(wanted))}
+    missing = [Entity(uid=uid, type=_entity_type(t), name=(name or uid)[:255])
+               for uid, (t, name) in wanted.items() if uid not in have]
+    if missing:
+        Entity.objects.bulk_create(missing, ignore_conflicts=True)
+        have = {e.uid: e for e in Entity.objects.filter(uid__in=list(wanted))}
+    # A merged entity's facts go to the entity it was merged into.
+    return {uid: (e.merged_into if e.merged_into_id else e) for uid, e in have.items()}
+
+
+def ingest_products(products: Sequence[Product], pipe=None, store=None) -> dict:
+    """Extract, store facts and project one chunk of products into the graph.
+
+    Returns {"ok": [product ids], "failed": [{"product": external id, "error": text}]}.
+    Curated facts (approved/rejected) are never replaced; a rejected fact is not re-added.
+    """
+    from kms.graphstore import get_graph_store
+
+    pipe = pipe or get_pipeline()
+    store = store or get_graph_store()
+    results = {r.product_uid: r for r in nlp.extract(pipe, [product_text(p) for p in products])}
+    ok, failed = [], []
+    extracted_all = []
+    for p in products:
+        r = results.get(p.pk)
+        if r is None or r.error:
+            failed.append({"product": p.external_id, "error": r.error if r else "no extraction result"})
+        else:
+            ok.append(p)
+            extracted_all.extend(r.facts)
+    entities = _ensure_entities(extracted_all)
+    curated = {}
+    for pid, rel, eid, status in Fact.objects.filter(product__in=ok).exclude(status=Status.AUTO) \
+            .values_list("product_id", "relation", "entity__uid", "status"):
+        curated[(pid, rel, eid)] = status
+    new_facts: dict[int, list[Fact]] = {p.pk: [] for p in ok}
+    for p in ok:
+        for f in results[p.pk].facts:
+            entity = entities[f.object_uid]
+            if (p.pk, f.relation, entity.uid) in curated:
+                continue  # the curator's decision wins over re-extraction
+            new_facts[p.pk].append(Fact(
+                product=p, relation=f.relation, entity=entity,
+                value="" if f.value is None else str(f.value)[:64], unit=(f.unit or "")[:32],
+                field=f.field, start=f.start, end=f.end, text=(f.text or "")[:1000],
+                extractor=f.extractor[:64], extractor_version=str(f.extractor_version)[:32],
+                confidence=float(f.confidence), status=Status.AUTO))
+    nodes, rels = _graph_rows(ok, new_facts)
+    for attempt in range(GRAPH_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                Fact.objects.filter(product__in=ok, status=Status.AUTO).delete()
+                Fact.objects.bulk_create([f for fs in new_facts.values() for f in fs], batch_size=1000)
+                Product.objects.filter(pk__in=[p.pk for p in ok]).update(extracted_hash=F("content_hash"),
+                                                                          ingest_error="")
+                # Inside the transaction: if the graph write fails, the database rolls back too
+                # and the chunk is retried as a whole.
+                store.replace_product_facts([p.graph_uid for p in ok], nodes, rels)
+            break
+        except Exception as exc:
+            if attempt == GRAPH_ATTEMPTS - 1:
+                raise
+            delay = 2 ** attempt
+            log.warning("ingestion chunk failed (%s); retrying in %ss", exc, delay)
+            time.sleep(delay)
+    for item in failed:
+        Product.objects.filter(external_id=item["product"]).update(ingest_error=item["error"][:2000])
+    return {"ok": [p.pk for p in ok], "failed": failed}
+
+
+# --- jobs --------------------------------------------------------------------------------------
+def start_ingestion(product_ids: Sequence[int] | None = None, force: bool = False) -> IngestionJob:
+    """Create an ingestion job and hand it to the workers (or run it now without a broker)."""
+    if force:
+        qs = Product.objects.all() if product_ids is None else Product.objects.filter(pk__in=product_ids)
+        qs.update(extracted_hash="")
+    job = IngestionJob.objects.create(product_ids=list(product_ids) if product_ids is not None else [],
+                                      kind="ingest" if product_ids is not None else "ingest-all")
+    from .tasks import run_ingestion
+
+    transaction.on_commit(lambda: run_ingestion.delay(job.pk))
+    return job
+
+
+def run_ingestion_job(job_id: int, chunk_size: int = CHUNK_SIZE, progress=None) -> IngestionJob:
+    """Run (or resume) a job: products already extracted at their current content hash are skipped."""
+    job = IngestionJob.objects.get(pk=job_id)
+    if job.state == IngestionJob.State.DONE:
+        return job
+    scope = Product.objects.all() if job.kind == "ingest-all" else Product.objects.filter(pk__in=job.product_ids)
+    total = scope.count()
+    pending = list(scope.exclude(extracted_hash=F("content_hash")).order_by("id").values_list("id", flat=True))
+    job.state = IngestionJob.State.RUNNING
+    job.started_at = job.started_at or timezone.now()
+    job.total, job.skipped, job.done, job.failed, job.errors = total, total - len(pending), 0, 0, []
+    job.save()
+    pipe = get_pipeline()
+    try:
+        for start in range(0, len(pending), chunk_size):
+            chunk = list(Product.objects.filter(pk__in=pending[start:start + chunk_size]).order_by("id"))
+            out = ingest_products(chunk, pipe=pipe)
+            job.done += len(out["ok"])
+            job.failed += len(out["failed"])
+            job.errors = (job.errors + out["failed"])[:MAX_ERRORS_KEPT]
+            job.save(update_fields=["done", "failed", "errors"])
+            if progress:
+                progress(job)
+    except Exception as exc:
+        job.state = IngestionJob.State.FAILED
+        job.message = f"{type(exc).__name__}: {exc}"[:2000]
+        job.finished_at = timezone.now()
+        job.save()
+        raise
+    job.state = IngestionJob.State.DONE
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def job_progress(job: IngestionJob) -> dict:
+    return {"id": job.pk, "kind": job.kind, "state": job.state, "total": job.total, "done": job.done,
+            "skipped": job.skipped, "failed": job.failed, "rate_per_s": round(job.rate, 2),
+            "errors": job.errors[:50], "message": job.message,
+            "started_at": job.started_at, "finished_at": job.finished_at}

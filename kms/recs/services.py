@@ -1,0 +1,235 @@
+"""Training, the model registry and serving. Commands, tasks and views call these."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from graph import ExportedGraph
+from kms.catalogue.models import Product
+from kms.events.models import Interaction, ShopUser
+from recommender.data import InteractionData
+
+from .models import ModelVersion
+
+log = logging.getLogger(__name__)
+PARENT_CATEGORY = "IN_PARENT_CATEGORY"
+ACTIVATION_TOLERANCE = 0.0  # a new version must not be worse on validation NDCG@20
+INDEX_CHECK_SECONDS = 5.0
+
+
+def training_data(graph: ExportedGraph) -> InteractionData:
+    """The exported graph as the recommender's input; category ancestors become extra triples."""
+    sequences: list[list[int]] = [[] for _ in graph.user_ids]
+    for u, i, _ts in graph.interactions:  # sorted by user, then time
+        sequences[u].append(i)
+    entity_ids = list(graph.entity_ids)
+    entity_index = {e: n for n, e in enumerate(entity_ids)}
+    relations = list(graph.relations)
+    triples = list(graph.item_entity)
+    if "IN_CATEGORY" in relations:
+        cat_rel = relations.index("IN_CATEGORY")
+        relations.append(PARENT_CATEGORY)
+        parent_rel = len(relations) - 1
+        for item, rel, ent in list(graph.item_entity):
+            if rel != cat_rel:
+                continue
+            parts = entity_ids[ent].split(":", 1)[1].split("/")
+            for n in range(1, len(parts)):
+                uid = "category:" + "/".join(parts[:n])
+                if uid not in entity_index:
+                    entity_index[uid] = len(entity_ids)
+                    entity_ids.append(uid)
+                triples.append((item, parent_rel, entity_index[uid]))
+    return InteractionData(
+        user_ids=list(graph.user_ids), item_ids=list(graph.item_ids), sequences=sequences,
+        entity_ids=entity_ids, relations=relations,
+        item_entity=np.asarray(triples, dtype=np.int64).reshape(-1, 3),
+    )
+
+
+def train_model(params: dict | None = None, activate: bool = True) -> ModelVersion:
+    """Export the graph, train, evaluate, register; activate if validation is not worse."""
+    from recommender.training import TrainConfig, train
+
+    from kms.graphstore import get_graph_store
+
+    params = dict(params or {})
+    version = ModelVersion.objects.create(state=ModelVersion.State.TRAINING, params=params)
+    try:
+        started = time.perf_counter()
+        data = training_data(get_graph_store().export_training_graph())
+        if data.n_interactions == 0:
+            raise ValueError("no interactions in the graph store: import events and ingest products first")
+        model = train(data, TrainConfig(**params))
+        path = settings.KMS_MODELS_DIR / f"v{version.pk}"
+        model.save(path)
+        version.path = str(path)
+        version.metrics = model.metrics
+        version.history = getattr(model, "history", [])
+        version.params = params | {"config": getattr(model, "config_dict", {})}
+        version.n_users, version.n_items, version.n_interactions = data.n_users, data.n_items, data.n_interactions
+        version.train_seconds = time.perf_counter() - started
+        version.state = ModelVersion.State.READY
+        version.save()
+    except Exception as exc:
+        version.state = ModelVersion.State.FAILED
+        version.message = f"{type(exc).__name__}: {exc}"[:2000]
+        version.save()
+        raise
+    if activate:
+        activate_if_not_worse(version)
+    return version
+
+
+def _valid_ndcg(version: ModelVersion | None) -> float:
+    if version is None:
+        return float("-inf")
+    return float((version.metrics.get("valid") or {}).get("ndcg@20", 0.0))
+
+
+def active_version() -> ModelVersion | None:
+    return ModelVersion.objects.filter(state=ModelVersion.State.ACTIVE).order_by("-activated_at").first()
+
+
+def activate(version: ModelVersion) -> None:
+    with transaction.atomic():
+        ModelVersion.objects.filter(state=ModelVersion.State.ACTIVE).update(state=ModelVersion.State.READY)
+        version.state = ModelVersion.State.ACTIVE
+        version.activated_at = timezone.now()
+        version.save(update_fields=["state", "activated_at"])
+
+
+def activate_if_not_worse(version: ModelVersion) -> bool:
+    current = active_version()
+    if current is None or _valid_ndcg(version) >= _valid_ndcg(current) * (1 - ACTIVATION_TOLERANCE):
+        activate(version)
+        return True
+    version.state = ModelVersion.State.REJECTED
+    version.message = f"validation ndcg@20 {_valid_ndcg(version):.4f} < active {_valid_ndcg(current):.4f}"
+    version.save(update_fields=["state", "message"])
+    return False
+
+
+def new_data_since_last_training() -> int:
+    last = ModelVersion.objects.exclude(state=ModelVersion.State.FAILED).order_by("-created_at").first()
+    qs = Interaction.objects.all()
+    if last is not None:
+        qs = qs.filter(timestamp__gt=last.created_at)
+    n = qs.count()
+    from kms.knowledge.models import Fact
+
+    curated = Fact.objects.exclude(status="auto")
+    if last is not None:
+        curated = curated.filter(updated_at__gt=last.created_at)
+    return n + curated.count()
+
+
+def maybe_retrain(min_new: int | None = None) -> ModelVersion | None:
+    """Periodic: retrain when enough new events or curated facts arrived since the last version."""
+    min_new = min_new if min_new is not None else int(getattr(settings, "KMS_RETRAIN_MIN_NEW", 500))
+    if new_data_since_last_training() < min_new:
+        return None
+    return train_model(active_version().params if active_version() else None)
+
+
+# --- serving -----------------------------------------------------------------------------------
+class _IndexCache:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.version_id: int | None = None
+        self.index = None
+        self.checked = 0.0
+
+    def get(self):
+        now = time.monotonic()
+        if now - self.checked < INDEX_CHECK_SECONDS and self.index is not None:
+            return self.index
+        with self.lock:
+            self.checked = now
+            version = active_version()
+            if version is None:
+                self.index, self.version_id = None, None
+            elif version.pk != self.version_id:
+                from recommender.serving import RecommendationIndex
+                from recommender.training import TrainedModel
+
+                self.index = RecommendationIndex.from_model(TrainedModel.load(version.path))
+                self.version_id = version.pk
+            return self.index
+
+    def clear(self):
+        with self.lock:
+            self.index, self.version_id, self.checked = None, None, 0.0
+
+
+index_cache = _IndexCache()
+
+
+def user_history(external_id: str) -> list[str]:
+    """The user's product uids in time order (from the database, so events count at once)."""
+    return [f"product:{x}" for x in Interaction.objects.filter(user__external_id=external_id)
+            .order_by("timestamp", "id").values_list("product__external_id", flat=True)]
+
+
+def popular_products(k: int, category: str | None = None, exclude: set[str] | None = None) -> list[tuple[str, float]]:
+    qs = Product.objects.all()
+    if category:
+        qs = qs.filter(category_path__icontains=category)
+    rows = (qs.annotate(n=Count("interactions")).order_by("-n", "id").values_list("external_id", "n"))
+    exclude = exclude or set()
+    out = []
+    for ext, n in rows.iterator():
+        uid = f"product:{ext}"
+        if uid not in exclude:
+            out.append((uid, float(n)))
+            if len(out) >= k:
+                break
+    return out
+
+
+def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
+                       category: str | None = None) -> dict:
+    history = user_history(external_id)
+    exclude = set(history) if exclude_seen else set()
+    index = index_cache.get()
+    source = "model"
+    if index is None or not history and not index.knows_user(f"user:{external_id}"):
+        source = "popular" if index is None else "cold-start"
+        recs = popular_products(k, category, exclude) if index is None else index.popular(k, exclude=exclude)
+    else:
+        recs = index.recommend(f"user:{external_id}", k if not category else k * 20,
+                               exclude=exclude, history=history)
+    items = _attach_products(recs, category)[:k]
+    return {"user": external_id, "source": source, "model_version": index_cache.version_id, "items": items}
+
+
+def _attach_products(recs: list[tuple[str, float]], category: str | None = None) -> list[dict]:
+    ext_ids = [uid.split(":", 1)[1] for uid, _ in recs]
+    products = {p.external_id: p for p in Product.objects.filter(external_id__in=ext_ids)}
+    out = []
+    for (uid, score), ext in zip(recs, ext_ids):
+        p = products.get(ext)
+        if p is None:
+            continue
+        if category and not any(category.lower() in c.lower() for c in p.category_path):
+            continue
+        out.append({"product": ext, "title": p.title, "brand": p.brand, "score": round(float(score), 6)})
+    return out
+
+
+def known_user(external_id: str) -> bool:
+    return ShopUser.objects.filter(external_id=external_id).exists()
+
+
+def similar_products(external_id: str, k: int = 20) -> dict:
+    index = index_cache.get()
+    uid = f"product:{external_id}"
+    recs = index.similar(uid, k) if index is not None else []
+    return {"product": external_id, "model_version": index_cache.version_id, "items": _attach_products(recs)}

@@ -1,0 +1,148 @@
+"""One settings module, read from the environment, with zero-setup defaults.
+
+No variables set: SQLite, Celery tasks run eagerly, and the graph store is a local ArcadeDB
+server the project starts itself under KMS_DATA_DIR. Production sets DATABASE_URL,
+CELERY_BROKER_URL, NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD/NEO4J_DATABASE and DJANGO_SECRET_KEY.
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("KMS_DATA_DIR", BASE_DIR / "data"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATASETS_DIR = Path(os.environ.get("KMS_DATASETS_DIR", BASE_DIR.parent / "shared" / "datasets"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("KMS_REQUIRE_SECRET", False):
+        raise RuntimeError("DJANGO_SECRET_KEY must be set")
+    SECRET_KEY = "insecure-local-development-key-set-DJANGO_SECRET_KEY-in-production"
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "kms.catalogue",
+    "kms.events",
+    "kms.knowledge",
+    "kms.recs",
+    "kms.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "kms.urls"
+WSGI_APPLICATION = "kms.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "kms" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'kms.sqlite3'}", conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- Celery: eager without a broker (zero-setup), real workers with CELERY_BROKER_URL -------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL or None)
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ROUTES = {"kms.recs.tasks.*": {"queue": "training"}}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_BEAT_SCHEDULE = {
+    "retrain-when-enough-new-data": {"task": "kms.recs.tasks.maybe_retrain", "schedule": 3600.0},
+    "flush-graph-outbox": {"task": "kms.knowledge.tasks.flush_graph_outbox", "schedule": 30.0},
+}
+
+# --- Graph store ------------------------------------------------------------------------------
+KMS_GRAPH = {
+    "URI": os.environ.get("NEO4J_URI", ""),  # empty: the local ArcadeDB server under DATA_DIR
+    "USER": os.environ.get("NEO4J_USER", "neo4j"),
+    "PASSWORD": os.environ.get("NEO4J_PASSWORD", ""),
+    "DATABASE": os.environ.get("NEO4J_DATABASE", "") or None,
+    "LOCAL_ROOT": DATA_DIR / "arcadedb",
+    "BATCH_SIZE": int(os.environ.get("KMS_GRAPH_BATCH_SIZE", "500")),
+}
+KMS_MODELS_DIR = DATA_DIR / "models"
+
+# --- REST framework -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "kms.api.auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["kms.api.auth.ReadOnlyOrWriteScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["kms.api.auth.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("KMS_API_RATE", "100000/min")},
+    "EXCEPTION_HANDLER": "kms.api.errors.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "kms API",
+    "DESCRIPTION": "Knowledge-graph-centred search and recommendation for e-commerce.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "kms.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler",
+                    "formatter": "json" if env_bool("KMS_JSON_LOGS") else "plain"}
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("KMS_LOG_LEVEL", "INFO")},
+    "loggers": {"neo4j": {"level": "WARNING"}},
+}
