@@ -9,8 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch==2.13.0 resolves to the CPU wheel on this machine's disk (/opt/wheels) when present.
+# Elsewhere set PIP_EXTRA_INDEX_URL to PyTorch's CPU wheel index to avoid the CUDA build.
 if [ -d /opt/wheels ]; then
   .venv/bin/pip install -q --find-links /opt/wheels -r requirements.txt
 else
-  .venv/bin/pip install -q --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
+  .venv/bin/pip install -q -r requirements.txt
 fi

@@ -1,0 +1,64 @@
+"""A real Celery worker process, on the local Redis broker, runs the ingestion task to completion."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def celery_worker_process(kms_graph, graph_config, settings, tmp_path):
+    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("needs PostgreSQL and Redis (set DATABASE_URL and CELERY_BROKER_URL; CI does)")
+    db = connection.settings_dict
+    env = os.environ | {
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "NEO4J_URI": graph_config.uri, "NEO4J_USER": graph_config.user,
+        "NEO4J_PASSWORD": graph_config.password, "NEO4J_DATABASE": graph_config.database or "",
+        "KMS_DATA_DIR": str(tmp_path),
+    }
+    from kms.celery import app
+
+    app.connection_for_write().default_channel.client.flushdb()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "kms", "worker", "-Q", "celery,training", "-c", "1",
+         "--pool", "prefork", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT)
+    app.conf.task_always_eager = False
+    yield proc
+    app.conf.task_always_eager = True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_completes_ingestion_task(celery_worker_process, kms_graph, scientific_slice, tmp_path):
+    from kms.catalogue.services import upsert_products
+    from kms.knowledge.models import IngestionJob
+    from kms.knowledge.services import start_ingestion
+
+    products, _ = scientific_slice(5)
+    created = upsert_products(products).created
+    job = start_ingestion(created)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.state in (IngestionJob.State.DONE, IngestionJob.State.FAILED):
+            break
+        assert celery_worker_process.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+        time.sleep(0.5)
+    log = (tmp_path / "worker.log").read_text()
+    assert job.state == IngestionJob.State.DONE, log[-3000:]
+    assert job.done == len(created) and job.failed == 0
+    assert "succeeded" in log  # the worker, not an eager call, ran it
+    assert kms_graph.count_relationships("HAS_BRAND") > 0
