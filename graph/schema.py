@@ -12,6 +12,7 @@ NODE_LABELS = ("Product", "User", "Brand", "Category", "Entity")
 
 # uid prefix -> label; any other prefix is an Entity of that type (material:, color:, …)
 PREFIX_LABELS = {"product": "Product", "user": "User", "brand": "Brand", "category": "Category"}
+# imported knowledge (external:<id>) and extracted entities share the Entity label
 
 RELATIONSHIP_TYPES = (
     "HAS_BRAND",
