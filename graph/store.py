@@ -40,6 +40,7 @@ class ExportedGraph:
     user_ids: list[str] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
     entity_ids: list[str] = field(default_factory=list)
+    entity_names: list[str] = field(default_factory=list)  # display names, parallel to entity_ids
     relations: list[str] = field(default_factory=list)
     interactions: list[tuple[int, int, float]] = field(default_factory=list)  # (user, item, ts)
     item_entity: list[tuple[int, int, int]] = field(default_factory=list)  # (item, relation, entity)
@@ -266,7 +267,8 @@ class GraphStore:
         )
         facts = self.read(
             "MATCH (p:Product)-[e]->(x) WHERE type(e) <> 'INTERACTED' "
-            "RETURN p.uid AS item, type(e) AS rel, x.uid AS entity, coalesce(e.status, 'auto') AS status"
+            "RETURN p.uid AS item, type(e) AS rel, x.uid AS entity, coalesce(x.name, x.uid) AS name, "
+            "coalesce(e.status, 'auto') AS status"
         )
         items = self.read("MATCH (p:Product) RETURN p.uid AS uid")
         out = ExportedGraph()
@@ -284,11 +286,67 @@ class GraphStore:
             if r["status"] == "rejected" and not include_rejected:
                 continue
             e = entity_index.setdefault(r["entity"], len(entity_index))
+            if e == len(out.entity_names):
+                out.entity_names.append(r["name"])
             rel = relation_index.setdefault(r["rel"], len(relation_index))
             out.item_entity.append((item_index[r["item"]], rel, e))
         out.entity_ids = list(entity_index)
         out.relations = list(relation_index)
         return out
+
+    # -- curation ---------------------------------------------------------------------------
+    def replace_product_relationships(self, product_uids: Sequence[str], nodes: Sequence[dict],
+                                      rels: Sequence[dict]) -> None:
+        """Make the graph hold exactly these facts (any status) for these products, atomically.
+
+        Unlike ``replace_product_facts`` this also replaces curated relationships: the caller
+        (curation) passes the database's current state, curated decisions included.
+        """
+        statements = [
+            (
+                "UNWIND $uids AS uid MATCH (p:Product {uid: uid})-[e]->() "
+                "WHERE type(e) <> 'INTERACTED' DELETE e",
+                {"uids": list(product_uids)},
+            )
+        ]
+        statements += self._node_statements(nodes)
+        statements += self._relationship_statements(rels)
+        self.write_many(statements)
+
+    def merge_nodes(self, keep_uid: str, drop_uid: str) -> int:
+        """Move every relationship of ``drop_uid`` onto ``keep_uid``, then delete ``drop_uid``.
+
+        Relationship types cannot be parameters, so relationships are grouped by type, direction
+        and the other end's label. Parallel relationships merge (properties of the moved one win).
+        Idempotent: once ``drop_uid`` is gone this does nothing. Returns relationships moved.
+        """
+        if keep_uid == drop_uid:
+            return 0
+        keep_label, drop_label = label_for_uid(keep_uid), label_for_uid(drop_uid)
+        rows = self.read(
+            f"MATCH (d:{drop_label} {{uid: $uid}})-[e]-(m) "
+            "RETURN type(e) AS type, CASE WHEN startNode(e) = d THEN 'out' ELSE 'in' END AS direction, "
+            "m.uid AS other, properties(e) AS props",
+            uid=drop_uid,
+        )
+        groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+        for r in rows:
+            if r["other"] is None:
+                continue
+            other = keep_uid if r["other"] == drop_uid else r["other"]
+            groups[(checked_name(r["type"]), r["direction"], label_for_uid(other))].append(
+                {"other": other, "props": r["props"] or {}})
+        statements = []
+        for (rel, direction, other_label), group in groups.items():
+            edge = f"(k)-[e:{rel}]->(o)" if direction == "out" else f"(o)-[e:{rel}]->(k)"
+            statements.append((
+                f"UNWIND $rows AS r MATCH (k:{keep_label} {{uid: $keep}}) "
+                f"MATCH (o:{other_label} {{uid: r.other}}) MERGE {edge} SET e += r.props",
+                {"keep": keep_uid, "rows": group},
+            ))
+        statements.append((f"MATCH (d:{drop_label} {{uid: $uid}}) DETACH DELETE d", {"uid": drop_uid}))
+        self.write_many(statements)
+        return sum(len(g) for g in groups.values())
 
 
 def connect(config: GraphConfig, wait_seconds: float = 0.0) -> GraphStore:

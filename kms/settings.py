@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "kms.knowledge",
     "kms.recs",
     "kms.api",
+    "kms.curation",
 ]
 
 MIDDLEWARE = [

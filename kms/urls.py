@@ -11,4 +11,6 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("portal/", include("kms.curation.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -26,6 +26,7 @@ class InteractionData:
     entity_ids: list[str] = field(default_factory=list)
     relations: list[str] = field(default_factory=list)
     item_entity: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
+    entity_names: list[str] = field(default_factory=list)  # display names, parallel to entity_ids
 
     @property
     def n_users(self) -> int:

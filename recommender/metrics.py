@@ -18,6 +18,8 @@ ScoreFn = Callable[[torch.Tensor], torch.Tensor]  # user indices (B,) -> scores 
 def target_ranks(scores: torch.Tensor, targets: torch.Tensor, histories: Sequence[Sequence[int]]) -> torch.Tensor:
     """1-based rank of each row's target among its unmasked items (history masked)."""
     scores = scores.detach().to(torch.float32).clone()
+    # NaN compares false with everything and would rank first: count it as unrecommendable.
+    scores = torch.nan_to_num(scores, nan=float("-inf"))
     rows = torch.arange(scores.shape[0], device=scores.device)
     target_scores = scores[rows, targets]
     for r, hist in enumerate(histories):
@@ -64,3 +66,40 @@ def evaluate(
             all_ranks.append(target_ranks(scores, t, [histories[u] for u in batch]).cpu().numpy())
     ranks = np.concatenate(all_ranks) if all_ranks else np.zeros(0)
     return metrics_from_ranks(ranks, ks)
+
+
+def evaluate_multi(
+    score_fn: ScoreFn,
+    histories: Sequence[Sequence[int]],
+    test_items: Sequence[Sequence[int]],
+    ks: Sequence[int] = (20,),
+    batch_size: int = 1024,
+) -> dict[str, float]:
+    """Several relevant items per user (the KGAT/KGIN Amazon-Book protocol).
+
+    History masked, full ranking. Recall@K = hits / |test items|; NDCG@K = DCG@K / IDCG@K with
+    the ideal list holding min(|test items|, K) hits (as in KGIN's ``ndcg_at_k``). Averaged
+    over users with at least one test item. Ties are broken by ``torch.topk``.
+    """
+    users = np.asarray([u for u, t in enumerate(test_items) if len(t)], dtype=np.int64)
+    kmax = max(ks)
+    discounts = 1.0 / np.log2(np.arange(2, kmax + 2))
+    sums = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg")}
+    with torch.no_grad():
+        for start in range(0, len(users), batch_size):
+            batch = users[start:start + batch_size]
+            scores = torch.nan_to_num(score_fn(torch.as_tensor(batch, dtype=torch.long)).to(torch.float32),
+                                      nan=float("-inf"))
+            for r, u in enumerate(batch):
+                if len(histories[u]):
+                    scores[r, torch.as_tensor(list(histories[u]), dtype=torch.long, device=scores.device)] = float("-inf")
+            top = scores.topk(kmax, dim=1).indices.cpu().numpy()
+            for r, u in enumerate(batch):
+                truth = set(test_items[u])
+                hits = np.fromiter((i in truth for i in top[r]), dtype=bool, count=kmax)
+                for k in ks:
+                    h = hits[:k]
+                    sums[f"recall@{k}"] += h.sum() / len(truth)
+                    idcg = discounts[:min(len(truth), k)].sum()
+                    sums[f"ndcg@{k}"] += (discounts[:k] * h).sum() / idcg
+    return {key: float(v / max(len(users), 1)) for key, v in sums.items()}

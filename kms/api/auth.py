@@ -1,4 +1,7 @@
 """API-key authentication (read/write scopes), permissions and per-key throttling."""
+import threading
+import time
+
 from django.conf import settings
 from rest_framework import authentication, exceptions, permissions, throttling
 
@@ -19,13 +22,37 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             secret = request.META["HTTP_X_API_KEY"].strip()
         if not secret:
             return None
-        key = ApiKey.objects.filter(hashed=ApiKey.digest(secret), revoked=False).first()
+        key = _key_for(ApiKey.digest(secret))
         if key is None:
             raise exceptions.AuthenticationFailed("invalid or revoked API key")
         return (ApiClient(key), key)
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this long
+_key_cache: dict[str, tuple[float, ApiKey | None]] = {}
+_key_cache_lock = threading.Lock()
+
+
+def _key_for(digest: str) -> ApiKey | None:
+    """The key with this digest; cached briefly so a key costs no query on most requests."""
+    now = time.monotonic()
+    hit = _key_cache.get(digest)
+    if hit is not None and now - hit[0] < KEY_CACHE_SECONDS:
+        return hit[1]
+    key = ApiKey.objects.filter(hashed=digest, revoked=False).first()
+    with _key_cache_lock:
+        if len(_key_cache) > 10_000:  # unknown secrets must not grow it without bound
+            _key_cache.clear()
+        _key_cache[digest] = (now, key)
+    return key
+
+
+def clear_key_cache() -> None:
+    with _key_cache_lock:
+        _key_cache.clear()
 
 
 class ApiClient:

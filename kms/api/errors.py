@@ -1,33 +1,70 @@
-"""One machine-readable error shape: {"error": {"code", "message", "fields"}}."""
-from rest_framework import status
+"""One machine-readable error shape: {"error": {"code", "message", "fields"}}.
+
+``fields`` maps a field path (``k``, ``body``, ``products.3.title``) to its messages, so a client
+can point at what was wrong. Unexpected exceptions still answer in this shape (code
+``server_error``, logged with their traceback) instead of Django's HTML page.
+"""
+import logging
+
+from django.http import Http404
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
+
+log = logging.getLogger(__name__)
+
+
+def flatten(data, prefix: str = "") -> dict[str, list[str]]:
+    """Nested serializer errors as {"a.0.b": ["message", ...]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list) and any(isinstance(v, (dict, list)) for v in data):
+        for n, value in enumerate(data):
+            if value:
+                out.update(flatten(value, f"{prefix}.{n}" if prefix else str(n)))
+    else:
+        messages = data if isinstance(data, list) else [data]
+        out[prefix or "non_field_errors"] = [str(m) for m in messages]
+    return out
+
+
+def _code(exc) -> str:
+    if isinstance(exc, Http404):
+        return "not_found"
+    if isinstance(exc, exceptions.ValidationError):
+        return "invalid"
+    return getattr(exc, "default_code", "error")
 
 
 def exception_handler(exc, context):
     response = drf_handler(exc, context)
     if response is None:
-        return None
+        log.exception("unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
+        return error_response("internal error", code="server_error",
+                              status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
     data = response.data
-    fields = {}
-    message = ""
-    if isinstance(data, dict):
-        if "detail" in data and len(data) == 1:
-            message = str(data["detail"])
-        else:
-            fields = {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in data.items()}
-            message = "invalid request"
-    elif isinstance(data, list):
-        message = "; ".join(str(m) for m in data)
-    code = getattr(exc, "default_code", "error")
-    if hasattr(exc, "get_codes"):
-        codes = exc.get_codes()
-        if isinstance(codes, str):
-            code = codes
-    response.data = {"error": {"code": code, "message": message, "fields": fields}}
+    fields: dict[str, list[str]] = {}
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        message = str(data["detail"])
+    else:
+        fields = flatten(data)
+        message = "; ".join(f"{k}: {v[0]}" for k, v in list(fields.items())[:3]) or "invalid request"
+    if isinstance(exc, exceptions.ParseError) and not fields:
+        fields = {"body": [message]}
+    response.data = {"error": {"code": _code(exc), "message": message, "fields": fields}}
     return response
 
 
 def error_response(message: str, fields: dict | None = None, code: str = "invalid",
                    status_code: int = status.HTTP_400_BAD_REQUEST) -> Response:
-    return Response({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status_code)
+    fields = {k: (v if isinstance(v, list) else [v]) for k, v in (fields or {}).items()}
+    return Response({"error": {"code": code, "message": message, "fields": fields}}, status=status_code)
+
+
+class NotFound(exceptions.NotFound):
+    """A 404 that names the path parameter that matched nothing."""
+
+    def __init__(self, field: str, value):
+        super().__init__({field: [f"no {field.replace('_', ' ')} {value!r}"]})

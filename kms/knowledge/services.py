@@ -62,13 +62,17 @@ def build_knowledge_base() -> "nlp.KnowledgeBase":
                 for pid, brand, cats in Product.objects.values_list("id", "brand", "category_path").iterator())
     kb = nlp.KnowledgeBase.from_products(products)
     kinds = {"BRAND", "PRODUCT_TYPE", "MATERIAL", "COLOR", "USE"}
-    for entity in Entity.objects.filter(type__in=kinds).exclude(aliases=[]).iterator():
-        key = entity.uid.split(":", 1)[1]
-        target = entity.merged_into if entity.merged_into_id else None
-        if target is not None:
-            key = target.uid.split(":", 1)[1]
+    curated = Entity.objects.filter(type__in=kinds).select_related("merged_into")
+    for entity in curated.exclude(aliases=[], merged_into__isnull=True).iterator():
+        target = entity.merged_into or entity
+        key = target.uid.split(":", 1)[1]
         if key not in kb.entities.get(entity.type, {}):
-            kb.add_entity(entity.type, (target or entity).name, key=key)
+            kb.add_entity(entity.type, target.name, key=key)
+        if entity.merged_into_id:
+            # the merged entity may also come from products' brand fields: fold it in wholesale
+            drop = entity.uid.split(":", 1)[1]
+            if drop in kb.entities.get(entity.type, {}):
+                kb.merge(entity.type, key, drop)
         for alias in [entity.name, *entity.aliases]:
             kb.add_alias(entity.type, key, alias)
     return kb

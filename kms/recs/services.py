@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 
@@ -30,6 +31,7 @@ def training_data(graph: ExportedGraph) -> InteractionData:
     for u, i, _ts in graph.interactions:  # sorted by user, then time
         sequences[u].append(i)
     entity_ids = list(graph.entity_ids)
+    entity_names = list(graph.entity_names) or list(entity_ids)
     entity_index = {e: n for n, e in enumerate(entity_ids)}
     relations = list(graph.relations)
     triples = list(graph.item_entity)
@@ -46,10 +48,11 @@ def training_data(graph: ExportedGraph) -> InteractionData:
                 if uid not in entity_index:
                     entity_index[uid] = len(entity_ids)
                     entity_ids.append(uid)
+                    entity_names.append(parts[n - 1])
                 triples.append((item, parent_rel, entity_index[uid]))
     return InteractionData(
         user_ids=list(graph.user_ids), item_ids=list(graph.item_ids), sequences=sequences,
-        entity_ids=entity_ids, relations=relations,
+        entity_ids=entity_ids, entity_names=entity_names, relations=relations,
         item_entity=np.asarray(triples, dtype=np.int64).reshape(-1, 3),
     )
 
@@ -67,13 +70,14 @@ def train_model(params: dict | None = None, activate: bool = True) -> ModelVersi
         data = training_data(get_graph_store().export_training_graph())
         if data.n_interactions == 0:
             raise ValueError("no interactions in the graph store: import events and ingest products first")
-        model = train(data, TrainConfig(**params))
+        curve: list[dict] = []
+        model = train(data, TrainConfig(**params), log=lambda line: _log_training(line, curve))
         path = settings.KMS_MODELS_DIR / f"v{version.pk}"
         model.save(path)
         version.path = str(path)
         version.metrics = model.metrics
-        version.history = getattr(model, "history", [])
-        version.params = params | {"config": getattr(model, "config_dict", {})}
+        version.history = curve
+        version.params = params | {"config": model.params, "timings": model.timings}
         version.n_users, version.n_items, version.n_interactions = data.n_users, data.n_items, data.n_interactions
         version.train_seconds = time.perf_counter() - started
         version.state = ModelVersion.State.READY
@@ -88,10 +92,26 @@ def train_model(params: dict | None = None, activate: bool = True) -> ModelVersi
     return version
 
 
+_EPOCH_LINE = re.compile(r"\[(?P<component>[\w-]+)\] epoch (?P<epoch>\d+) loss (?P<loss>[-\d.e]+)"
+                         r"(?: valid ndcg@20 (?P<ndcg>[-\d.e]+))?")
+
+
+def _log_training(line: str, curve: list[dict]) -> None:
+    """Keep the per-epoch loss / validation curve the trainer logs, for the registry's plots."""
+    log.info(line)
+    m = _EPOCH_LINE.search(line)
+    if m:
+        point = {"component": m["component"], "epoch": int(m["epoch"]), "loss": float(m["loss"])}
+        if m["ndcg"] is not None:
+            point["valid_ndcg@20"] = float(m["ndcg"])
+        curve.append(point)
+
+
 def _valid_ndcg(version: ModelVersion | None) -> float:
     if version is None:
         return float("-inf")
-    return float((version.metrics.get("valid") or {}).get("ndcg@20", 0.0))
+    valid = version.metrics.get("valid") or {}
+    return float((valid.get("fusion") or {}).get("ndcg@20", 0.0))
 
 
 def active_version() -> ModelVersion | None:
@@ -199,13 +219,20 @@ def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
     history = user_history(external_id)
     exclude = set(history) if exclude_seen else set()
     index = index_cache.get()
-    source = "model"
-    if index is None or not history and not index.knows_user(f"user:{external_id}"):
-        source = "popular" if index is None else "cold-start"
-        recs = popular_products(k, category, exclude) if index is None else index.popular(k, exclude=exclude)
+    uid = f"user:{external_id}"
+    want = k if not category else k * 20  # filtered afterwards
+    if index is None:
+        source, recs = "popular", popular_products(want, category, exclude)
     else:
-        recs = index.recommend(f"user:{external_id}", k if not category else k * 20,
-                               exclude=exclude, history=history)
+        u = index.user_index.get(uid, -1)
+        if u < 0 and not history:
+            source, recs = "cold-start", index.popular(want, exclude=exclude)
+        else:
+            source = "model"
+            # The precomputed top-K answers unless events arrived after training: then the
+            # user's fresh history is scored live (one small matmul).
+            fresh = u < 0 or len(history) > len(index.model.history[u])
+            recs = index.recommend(uid, want, exclude=exclude, history=history if fresh else None)
     items = _attach_products(recs, category)[:k]
     return {"user": external_id, "source": source, "model_version": index_cache.version_id, "items": items}
 

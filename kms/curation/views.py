@@ -1,0 +1,343 @@
+"""Portal views: thin callers of ``kms.curation.services``; every one checks its role permission."""
+from __future__ import annotations
+
+import functools
+import json
+from collections import Counter
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.db.models import Count, TextField
+from django.db.models.functions import Cast, TruncDate
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from kms.knowledge.models import Entity, Fact, IngestionJob, Status
+from kms.recs.models import ModelVersion
+
+from . import charts, services
+from .models import AuditEntry, OutboxEntry
+from .roles import ADMINISTER, CURATE, VIEW
+
+
+def role_required(perm: str):
+    """Anonymous users go to the login page; signed-in users without the permission get 403."""
+    def decorate(view):
+        return login_required(permission_required(perm, raise_exception=True)(view))
+    return decorate
+
+
+def _back(request, default: str) -> HttpResponseRedirect:
+    target = request.POST.get("next") or request.META.get("HTTP_REFERER") or default
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = default
+    return HttpResponseRedirect(target)
+
+
+def curation_action(view):
+    """POST only; a CurationError becomes a message on the page the curator came from (400 for API-ish clients)."""
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except services.CurationError as exc:
+            messages.error(request, str(exc))
+            if request.headers.get("Accept", "").startswith("application/json"):
+                return JsonResponse({"error": str(exc)}, status=400)
+            return _back(request, reverse("curation:entities"))
+    return require_POST(wrapper)
+
+
+def _reason(request) -> str:
+    return request.POST.get("reason", "").strip()[:2000]
+
+
+def _lines(text: str) -> list[str]:
+    return [a.strip() for a in (text or "").replace(",", "\n").splitlines() if a.strip()]
+
+
+# --- entities ------------------------------------------------------------------------------------
+SORTS = {"degree": ("-degree", "name"), "facts": ("-n_facts", "name"), "name": ("name",), "type": ("type", "name")}
+
+
+@role_required(VIEW)
+@require_GET
+def entity_list(request):
+    q, etype = request.GET.get("q", "").strip(), request.GET.get("type", "")
+    include_merged = request.GET.get("merged") == "1"
+    sort = request.GET.get("sort", "degree")
+    qs = services.entity_queryset(q, etype, include_merged).order_by(*SORTS.get(sort, SORTS["degree"]))
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(request, "curation/entity_list.html", {
+        "page": page, "q": q, "type": etype, "merged": include_merged, "sort": sort,
+        "types": services.ENTITY_TYPES})
+
+
+@role_required(VIEW)
+@require_GET
+def entity_search_json(request):
+    q = request.GET.get("q", "").strip()
+    qs = services.entity_queryset(q, request.GET.get("type", "")).order_by("-degree", "name")[:20]
+    return JsonResponse({"results": [{"id": e.pk, "uid": e.uid, "name": e.name, "type": e.type,
+                                      "facts": e.n_facts} for e in qs]})
+
+
+def _fact_rows(facts) -> list[dict]:
+    rows = []
+    for f in facts:
+        pre, span, post = services.highlighted_span(f)
+        rows.append({"fact": f, "pre": pre, "span": span, "post": post})
+    return rows
+
+
+@role_required(VIEW)
+@require_GET
+def entity_detail(request, pk: int):
+    entity = get_object_or_404(Entity.objects.select_related("merged_into"), pk=pk)
+    status = request.GET.get("status", "")
+    facts = entity.facts.select_related("product", "curated_by", "entity").order_by("status", "confidence", "id")
+    if status:
+        facts = facts.filter(status=status)
+    page = Paginator(facts, 100).get_page(request.GET.get("page"))
+    counts = dict(entity.facts.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return render(request, "curation/entity_detail.html", {
+        "entity": entity, "page": page, "rows": _fact_rows(page.object_list), "status": status,
+        "counts": counts, "merged": entity.merged.all().order_by("name"),
+        "audit": AuditEntry.objects.annotate(uids=Cast("entity_uids", TextField()))
+        .filter(uids__contains=json.dumps(entity.uid)).select_related("user")[:20],
+        "relations": services.FACT_RELATIONS, "types": services.ENTITY_TYPES,
+    })
+
+
+@role_required(VIEW)
+@require_GET
+def graph_json(request):
+    uid = request.GET.get("uid", "")
+    if ":" not in uid:
+        return JsonResponse({"error": "uid required"}, status=400)
+    try:
+        return JsonResponse(services.graph_neighbourhood(uid, limit=int(request.GET.get("limit", 60))))
+    except Exception as exc:  # the page still works when the graph store is down
+        return JsonResponse({"error": f"graph store unavailable: {type(exc).__name__}"}, status=503)
+
+
+@role_required(CURATE)
+@curation_action
+def entity_create(request):
+    entry = services.create_entity(request.user, request.POST.get("type", ""), request.POST.get("name", ""),
+                                   _lines(request.POST.get("aliases", "")), _reason(request))
+    messages.success(request, entry.summary)
+    return HttpResponseRedirect(reverse("curation:entity", args=[entry.after["entity"]["id"]]))
+
+
+@role_required(CURATE)
+@curation_action
+def entity_rename(request, pk: int):
+    aliases = _lines(request.POST["aliases"]) if "aliases" in request.POST else None
+    entry = services.rename_entity(request.user, pk, request.POST.get("name", ""), aliases,
+                                   keep_old_name_as_alias=request.POST.get("keep_old") == "on", reason=_reason(request))
+    messages.success(request, entry.summary)
+    return HttpResponseRedirect(reverse("curation:entity", args=[pk]))
+
+
+@role_required(CURATE)
+@curation_action
+def entity_merge(request, pk: int):
+    """Merge the entity named in ``other`` into this one (or this one into it, with direction=into)."""
+    other = services._live_entity(request.POST.get("other", "").strip())
+    keep, drop = (other.pk, pk) if request.POST.get("direction") == "into" else (pk, other.pk)
+    entry = services.merge_entities(request.user, keep, drop, _reason(request))
+    messages.success(request, entry.summary)
+    return HttpResponseRedirect(reverse("curation:entity", args=[keep]))
+
+
+@role_required(CURATE)
+@curation_action
+def entity_split(request, pk: int):
+    entry = services.split_entity(request.user, pk, request.POST.get("name", ""),
+                                  request.POST.getlist("fact_ids"), _lines(request.POST.get("aliases", "")),
+                                  _reason(request))
+    messages.success(request, entry.summary)
+    return HttpResponseRedirect(reverse("curation:entity", args=[entry.after["new"]["id"]]))
+
+
+@role_required(ADMINISTER)
+@curation_action
+def entity_delete(request, pk: int):
+    entry = services.delete_entity(request.user, pk, _reason(request))
+    messages.success(request, entry.summary)
+    return HttpResponseRedirect(reverse("curation:entities"))
+
+
+# --- facts ---------------------------------------------------------------------------------------
+STATUS_ACTIONS = {"approve": Status.APPROVED, "reject": Status.REJECTED, "reset": Status.AUTO}
+
+
+@role_required(CURATE)
+@curation_action
+def facts_bulk(request):
+    """Approve/reject/reset the ticked facts, or the one fact whose row button was pressed."""
+    row = request.POST.get("row_action", "")
+    if row:
+        action, _, fact_id = row.partition(":")
+        ids = [fact_id]
+    else:
+        action, ids = request.POST.get("action", ""), request.POST.getlist("fact_ids")
+    if action not in STATUS_ACTIONS:
+        raise services.CurationError("choose approve, reject or reset")
+    entry = services.set_fact_status(request.user, ids, STATUS_ACTIONS[action], _reason(request))
+    messages.success(request, entry.summary)
+    return _back(request, reverse("curation:review"))
+
+
+@role_required(CURATE)
+@curation_action
+def fact_edit(request, pk: int):
+    entry = services.edit_fact(request.user, pk, relation=request.POST.get("relation") or None,
+                               entity=request.POST.get("entity", "").strip() or None,
+                               value=request.POST.get("value"), unit=request.POST.get("unit"),
+                               reason=_reason(request))
+    messages.success(request, entry.summary)
+    return _back(request, reverse("curation:review"))
+
+
+@role_required(VIEW)
+@require_GET
+def review(request):
+    relation, etype = request.GET.get("relation", ""), request.GET.get("type", "")
+    page = Paginator(services.review_queue(relation, etype), 50).get_page(request.GET.get("page"))
+    return render(request, "curation/review.html", {
+        "page": page, "rows": _fact_rows(page.object_list), "relation": relation, "type": etype,
+        "relations": services.FACT_RELATIONS, "types": services.ENTITY_TYPES})
+
+
+# --- audit ---------------------------------------------------------------------------------------
+@role_required(VIEW)
+@require_GET
+def audit(request):
+    qs = AuditEntry.objects.select_related("user", "revert_of", "reverted_by").order_by("-id")
+    if request.GET.get("action"):
+        qs = qs.filter(action=request.GET["action"])
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(request, "curation/audit.html", {"page": page, "actions": AuditEntry.Action.choices,
+                                                  "action": request.GET.get("action", "")})
+
+
+@role_required(CURATE)
+@curation_action
+def audit_revert(request, pk: int):
+    entry = services.revert(request.user, pk, _reason(request))
+    messages.success(request, entry.summary)
+    return _back(request, reverse("curation:audit"))
+
+
+# --- operations ----------------------------------------------------------------------------------
+@role_required(VIEW)
+@require_GET
+def jobs(request):
+    return render(request, "curation/jobs.html", {"jobs": IngestionJob.objects.all()[:20]})
+
+
+@role_required(VIEW)
+@require_GET
+def jobs_json(request):
+    from kms.knowledge.services import job_progress
+
+    return JsonResponse({"jobs": [job_progress(j) for j in IngestionJob.objects.all()[:20]]})
+
+
+@role_required(ADMINISTER)
+@curation_action
+def jobs_start(request):
+    from kms.knowledge.services import start_ingestion
+
+    job = start_ingestion(None, force=request.POST.get("force") == "on")
+    messages.success(request, f"started ingestion job {job.pk}")
+    return HttpResponseRedirect(reverse("curation:jobs"))
+
+
+def _quality_key(key: str) -> bool:
+    k = key.lower()
+    return "recall" in k or "ndcg" in k
+
+
+@role_required(VIEW)
+@require_GET
+def models(request):
+    versions = list(ModelVersion.objects.order_by("id"))
+    flat = {v.pk: charts.flatten_numbers(v.metrics or {}) for v in versions}
+    groups = sorted({k.rsplit(".", 1)[0] if "." in k else "" for m in flat.values() for k in m if _quality_key(k)})
+    group = request.GET.get("group") or ("test.fusion" if "test.fusion" in groups else (groups[0] if groups else ""))
+    keys = sorted({k for m in flat.values() for k in m if _quality_key(k)
+                   and (k.rsplit(".", 1)[0] if "." in k else "") == group})
+    quality = charts.line_chart({k.rsplit(".", 1)[-1]: [(v.pk, flat[v.pk].get(k)) for v in versions] for k in keys},
+                                f"Recall / NDCG across versions ({group or 'all'})", "model version")
+    with_history = [v for v in versions if v.history]
+    chosen = next((v for v in with_history if str(v.pk) == request.GET.get("version")),
+                  with_history[-1] if with_history else None)
+    loss_chart = valid_chart = None
+    if chosen is not None:
+        loss, valid = {}, {}
+        for n, point in enumerate(p for p in chosen.history if isinstance(p, dict)):
+            x = point.get("epoch", n)
+            comp = str(point.get("component", ""))
+            for k, val in charts.flatten_numbers({k: v for k, v in point.items() if k not in ("epoch",)}).items():
+                name = f"{comp} {k}".strip()
+                (loss if "loss" in k.lower() else valid).setdefault(name, []).append((x, val))
+        loss_chart = charts.line_chart(loss, f"Training loss, v{chosen.pk}", "epoch")
+        valid_chart = charts.line_chart(valid, f"Validation, v{chosen.pk}", "epoch")
+    table_keys = sorted({k for m in flat.values() for k in m if _quality_key(k)})
+    return render(request, "curation/models.html", {
+        "versions": list(reversed(versions)), "quality": quality, "groups": groups, "group": group,
+        "loss_chart": loss_chart, "valid_chart": valid_chart, "chosen": chosen, "with_history": with_history,
+        "table_keys": [k for k in table_keys if k.startswith(group)][:8],
+        "table": {v.pk: flat[v.pk] for v in versions}})
+
+
+@role_required(VIEW)
+@require_GET
+def stats(request):
+    by_type = list(Entity.objects.filter(merged_into__isnull=True).values("type").annotate(n=Count("id")).order_by("-n"))
+    by_status = list(Fact.objects.values("status").annotate(n=Count("id")).order_by("status"))
+    by_relation = list(Fact.objects.values("relation").annotate(n=Count("id")).order_by("-n"))
+    growth = {}
+    for label, model in (("facts", Fact), ("entities", Entity)):
+        total, points = 0, []
+        for row in model.objects.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id")).order_by("day"):
+            total += row["n"]
+            points.append((row["day"].toordinal(), total))
+        growth[label] = points
+    first = min((p[0] for pts in growth.values() for p in pts), default=0)
+    growth_chart = charts.line_chart({k: [(x - first, y) for x, y in v] for k, v in growth.items()},
+                                     "Growth (cumulative)", "days since the first record")
+    graph_counts, graph_error = {}, ""
+    try:
+        from kms.graphstore import get_graph_store
+
+        store = get_graph_store()
+        graph_counts = store.count_nodes() if store.ping() else {}
+        graph_error = "" if graph_counts else "graph store unreachable"
+    except Exception as exc:
+        graph_error = f"{type(exc).__name__}: {exc}"
+    outbox = Counter(dict(OutboxEntry.objects.values_list("state").annotate(n=Count("id")).values_list("state", "n")))
+    return render(request, "curation/stats.html", {
+        "by_type": by_type, "by_status": by_status, "by_relation": by_relation, "growth_chart": growth_chart,
+        "graph_counts": graph_counts, "graph_error": graph_error, "outbox": outbox,
+        "outbox_failing": OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING, attempts__gt=0)[:10]})
+
+
+@role_required(ADMINISTER)
+@curation_action
+def outbox_deliver(request):
+    result = services.deliver_outbox()
+    (messages.success if not result.error else messages.warning)(
+        request, f"delivered {result.delivered}, pending {result.pending} {result.error}".strip())
+    return HttpResponseRedirect(reverse("curation:stats"))
+
+
+def home(request):
+    return HttpResponseRedirect(reverse("curation:entities"))

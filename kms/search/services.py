@@ -1,0 +1,148 @@
+"""``search(query, user, k)``: understand, retrieve (BM25 + graph matches), re-rank for the user."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import numpy as np
+
+from kms.events.models import Interaction
+
+from .index import SearchIndexCache
+from .text import analyze, words
+from .understanding import expand, recognise
+
+log = logging.getLogger(__name__)
+search_index = SearchIndexCache()
+
+# How much a graph match adds to the normalised BM25 score (which is at most 1).
+ENTITY_BOOST = {"BRAND": 0.6, "PRODUCT_TYPE": 0.5, "MODEL_NUMBER": 0.8, "MEASURE": 0.3,
+                "MATERIAL": 0.2, "COLOR": 0.2}
+COMPATIBLE_BOOST = 0.4
+ALIAS_TERM_WEIGHT = 0.5
+PERSONAL_WEIGHT = {"brand": 0.25, "category": 0.25, "recommender": 0.2}
+CANDIDATES = 200
+HISTORY_LIMIT = 200
+
+
+def user_history(external_id: str) -> list[str]:
+    """The user's most recent products (one query)."""
+    return list(Interaction.objects.filter(user__external_id=external_id).order_by("-timestamp", "-id")
+                .values_list("product__external_id", flat=True)[:HISTORY_LIMIT])
+
+
+def _personal_scores(index, rows: np.ndarray, user: str, history: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Brand and category affinity from the user's history, and the recommender's score if it knows them."""
+    seen = [index.row[e] for e in history if e in index.row]
+    scores = np.zeros(rows.size, dtype=np.float32)
+    signals = []
+    if seen:
+        brands = Counter(index.brand_keys[r] for r in seen if index.brand_keys[r])
+        cats = Counter(index.leaf_category[r] for r in seen if index.leaf_category[r])
+        total = len(seen)
+        scores += PERSONAL_WEIGHT["brand"] * np.fromiter(
+            (brands.get(index.brand_keys[r], 0) / total for r in rows), dtype=np.float32, count=rows.size)
+        scores += PERSONAL_WEIGHT["category"] * np.fromiter(
+            (cats.get(index.leaf_category[r], 0) / total for r in rows), dtype=np.float32, count=rows.size)
+        signals += ["brand-affinity", "category-affinity"]
+    try:
+        from kms.recs.services import index_cache
+
+        rec_index = index_cache.get()
+    except Exception:
+        rec_index = None
+    user_uid = f"user:{user}"
+    if rec_index is not None and history and rec_index.knows_user(user_uid):
+        ranked = rec_index.recommend(user_uid, 500, exclude=set(), history=[f"product:{e}" for e in history])
+        if ranked:
+            top = max(s for _, s in ranked) or 1.0
+            by_ext = {uid.split(":", 1)[1]: s / top for uid, s in ranked}
+            scores += PERSONAL_WEIGHT["recommender"] * np.fromiter(
+                (by_ext.get(index.ext_ids[r], 0.0) for r in rows), dtype=np.float32, count=rows.size)
+            signals.append("recommender")
+    return scores, signals
+
+
+def search(query: str, user: str | None = None, k: int = 20) -> dict:
+    index = search_index.get()
+    entities, recognisers = recognise(query, index)
+    terms = analyze(query)
+    weights = [1.0] * len(terms)
+    boost = np.zeros(index.size, dtype=np.float32)
+    matched: dict[int, set[str]] = {}
+    for entity in entities:
+        exp = expand(entity, index)
+        boost[exp["rows"]] += ENTITY_BOOST.get(entity.label, 0.2)
+        boost[exp["compatible"]] += COMPATIBLE_BOOST
+        for alias in exp["alias_terms"]:
+            alias_words = words(alias)
+            terms += alias_words
+            weights += [ALIAS_TERM_WEIGHT] * len(alias_words)
+        for r in exp["rows"][:5000]:
+            matched.setdefault(int(r), set()).add(entity.label.lower())
+        for r in exp["compatible"][:5000]:
+            matched.setdefault(int(r), set()).add("compatible")
+    lexical = index.bm25.scores(terms, weights) if index.size else np.zeros(0, dtype=np.float32)
+    top_lexical = float(lexical.max()) if lexical.size else 0.0
+    relevance = (lexical / top_lexical if top_lexical > 0 else lexical) + boost
+    candidates = np.flatnonzero(relevance > 0)
+    if candidates.size > CANDIDATES:
+        candidates = candidates[np.argpartition(-relevance[candidates], CANDIDATES)[:CANDIDATES]]
+    history = user_history(user) if user else []
+    personal, signals = (_personal_scores(index, candidates, user, history) if user
+                         else (np.zeros(candidates.size, dtype=np.float32), []))
+    final = relevance[candidates] + personal
+    order = np.argsort(-final, kind="stable")[:k]
+    items = []
+    for o in order:
+        r = int(candidates[o])
+        items.append({"product": index.ext_ids[r], "title": index.titles[r], "brand": index.brands[r],
+                      "score": round(float(final[o]), 6), "relevance": round(float(relevance[r]), 6),
+                      "personal": round(float(personal[o]), 6),
+                      "matched": sorted(matched.get(r, set()) | ({"text"} if lexical[r] > 0 else set()))})
+    return {
+        "query": query,
+        "understood": {"entities": [e.as_dict() for e in entities], "terms": terms,
+                       "recognisers": recognisers},
+        "user": ({"id": user, "history": len(history), "personalised": bool(signals), "signals": signals}
+                 if user else None),
+        "index": {"products": index.size, "graph": index.graph_source,
+                  "build_seconds": round(index.build_seconds, 3)},
+        "total_candidates": int(np.count_nonzero(relevance > 0)),
+        "items": items,
+    }
+
+
+def similar_by_content(external_id: str, k: int = 20) -> list[dict]:
+    """Cold-start neighbours of a product: its own title and brand as a BM25 query, plus the same
+    brand and leaf category from the graph features. Works before the model has seen the product."""
+    from kms.catalogue.models import Product
+
+    index = search_index.get()
+    row = index.row.get(external_id)
+    if row is not None:
+        title, brand, leaf, brand_key = (index.titles[row], index.brands[row], index.leaf_category[row],
+                                         index.brand_keys[row])
+    else:  # posted after the last index build: read it once
+        p = Product.objects.filter(external_id=external_id).values_list("title", "brand", "category_path").first()
+        if p is None:
+            return []
+        from .index import category_keys
+
+        title, brand = p[0], p[1]
+        keys = category_keys(p[2])
+        leaf = keys[-1] if keys else None
+        brand_key = index.kb.link("BRAND", brand) if brand else None
+    scores = index.bm25.scores(analyze(f"{title} {brand}")) if index.size else np.zeros(0, dtype=np.float32)
+    if scores.size and scores.max() > 0:
+        scores = scores / scores.max()
+    if leaf and f"category:{leaf}" in index.entity_docs:
+        scores[index.entity_docs[f"category:{leaf}"]] += 0.3
+    if brand_key and f"brand:{brand_key}" in index.entity_docs:
+        scores[index.entity_docs[f"brand:{brand_key}"]] += 0.2
+    if row is not None:
+        scores[row] = 0.0
+    top = np.flatnonzero(scores > 0)
+    top = top[np.argsort(-scores[top], kind="stable")[:k]]
+    return [{"product": index.ext_ids[r], "title": index.titles[r], "brand": index.brands[r],
+             "score": round(float(scores[r]), 6)} for r in top]

@@ -1,0 +1,149 @@
+"""Weakly supervised NER training on the catalogue's own data.
+
+Labels come from the structured fields: every place the product's own brand (any folded
+variant: "Stanley Hand Tools" -> "Stanley") occurs in its title/description is a BRAND span,
+every occurrence of its category leaf (or its singular) a PRODUCT_TYPE span. The model then
+generalises to brands and types the rules do not know. The category classifier is trained
+alongside and saved in the same versioned artefact.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+import spacy
+from spacy.training import Example
+from spacy.util import filter_spans, minibatch
+
+from .category import CategoryClassifier
+from .lexicons import NON_BRANDS
+from .normalize import brand_words, category_key, clean_text, fold, singular, split_category_path
+from .pipeline import EXTRACTOR_VERSION, make_blank
+from .types import ProductText
+
+DESCRIPTION_CHARS = 300  # the brand, when in the description, is nearly always up front
+LABELS = ("BRAND", "PRODUCT_TYPE")
+
+
+def split_of(uid: str, dev_fraction: float, salt: str = "") -> str:
+    bucket = int(hashlib.sha1(f"{salt}{uid}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "dev" if bucket < dev_fraction else "train"
+
+
+def _phrase_regex(words: list[str]) -> Optional[re.Pattern]:
+    if not words:
+        return None
+    parts = [r"(?:and|&)" if w == "and" else re.escape(w) for w in words]
+    return re.compile(r"(?<![A-Za-z0-9])" + r"[\W_]*".join(parts) + r"(?![A-Za-z0-9])",
+                      re.IGNORECASE)
+
+
+def weak_spans(product: ProductText, text: str,
+               labels: tuple[str, ...] = LABELS) -> list[tuple[int, int, str]]:
+    """Character spans of the product's own brand and category leaf in ``text``."""
+    spans = []
+    brand = clean_text(product.brand or "")
+    if brand and fold(brand) not in NON_BRANDS:
+        for words in {tuple(fold(brand).split()), tuple(brand_words(brand))}:
+            rx = _phrase_regex(list(words))
+            if rx:
+                spans += [(m.start(), m.end(), "BRAND") for m in rx.finditer(text)]
+    parts = split_category_path(product.categories or [])
+    if parts and "PRODUCT_TYPE" in labels:
+        for leaf in {parts[-1], singular(parts[-1])}:
+            rx = _phrase_regex(fold(leaf).split())
+            if rx:
+                spans += [(m.start(), m.end(), "PRODUCT_TYPE") for m in rx.finditer(text)]
+    return spans
+
+
+def weak_examples(nlp, products: Iterable[ProductText],
+                  labels: tuple[str, ...] = LABELS) -> list[Example]:
+    examples = []
+    for p in products:
+        if not isinstance(p.title, str) or not p.title:
+            continue
+        for text in (p.title, (p.description or "")[:DESCRIPTION_CHARS]):
+            if not text.strip():
+                continue
+            doc = nlp.make_doc(text)
+            spans = [doc.char_span(s, e, label=l, alignment_mode="contract")
+                     for s, e, l in weak_spans(p, text, labels)]
+            # Longest span wins; BRAND sorts first on ties so "Brand Leaf" brands stay brands.
+            spans = filter_spans(sorted((s for s in spans if s is not None),
+                                        key=lambda s: s.label_ != "BRAND"))
+            examples.append(Example.from_dict(doc, {"entities": [
+                (s.start_char, s.end_char, s.label_) for s in spans]}))
+    return examples
+
+
+def train_ner(products: list[ProductText], out_dir: str | Path, n_iter: int = 10,
+              seed: int = 0, dev_fraction: float = 0.2, with_category: bool = True,
+              labels: tuple[str, ...] = LABELS, log=print) -> dict:
+    """Train the weakly supervised NER (+ category classifier) and save a versioned artefact.
+
+    Returns the dev scores: ``{"precision", "recall", "f1", "per_type", "category_accuracy",
+    "version", "path"}``. Dev scores are against weak labels, i.e. agreement with the
+    structured fields on held-out products.
+    """
+    spacy.util.fix_random_seed(seed)
+    products = [p for p in products if isinstance(p.title, str) and p.title]
+    train = [p for p in products if split_of(str(p.uid), dev_fraction) == "train"]
+    dev = [p for p in products if split_of(str(p.uid), dev_fraction) == "dev"]
+    nlp = make_blank()
+    ner = nlp.add_pipe("ner")
+    for label in labels:
+        ner.add_label(label)
+    train_examples = weak_examples(nlp, train, labels)
+    dev_examples = weak_examples(nlp, dev, labels)
+    optimizer = nlp.initialize(lambda: train_examples)
+    rng = random.Random(seed)
+    started = time.time()
+    for epoch in range(n_iter):
+        rng.shuffle(train_examples)
+        losses: dict = {}
+        for batch in minibatch(train_examples, size=32):
+            nlp.update(batch, sgd=optimizer, drop=0.2, losses=losses)
+        log(f"epoch {epoch + 1}/{n_iter} loss {losses.get('ner', 0.0):.1f} "
+            f"({time.time() - started:.0f}s)")
+    scores = nlp.evaluate(dev_examples) if dev_examples else {}
+    result = {
+        "precision": float(scores.get("ents_p") or 0.0),
+        "recall": float(scores.get("ents_r") or 0.0),
+        "f1": float(scores.get("ents_f") or 0.0),
+        "per_type": scores.get("ents_per_type") or {},
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(out / "ner")
+    if with_category:
+        labelled = [(p.title, p.description or "", category_key(p.categories))
+                    for p in products if split_category_path(p.categories or [])]
+        dev_uids = {str(p.uid) for p in dev}
+        fit = [x for x, p in zip(labelled, [p for p in products
+                                            if split_category_path(p.categories or [])])
+               if str(p.uid) not in dev_uids]
+        held = [x for x, p in zip(labelled, [p for p in products
+                                             if split_category_path(p.categories or [])])
+                if str(p.uid) in dev_uids]
+        clf = CategoryClassifier().fit(fit)
+        preds = clf.predict([(t, d) for t, d, _ in held])
+        correct = sum(bool(c) and max(c, key=c.get).split("/")[-1] == gold.split("/")[-1]
+                      for c, (_, _, gold) in zip(preds, held))
+        result["category_accuracy"] = correct / len(held) if held else 0.0
+        CategoryClassifier().fit(labelled).to_disk(out / "category")
+    digest = hashlib.sha1(json.dumps([sorted(str(p.uid) for p in products), n_iter, seed,
+                                      EXTRACTOR_VERSION]).encode()).hexdigest()[:10]
+    result["version"] = f"ner-{EXTRACTOR_VERSION}-{digest}"
+    result["path"] = str(out)
+    meta = {"version": result["version"], "extractor_version": EXTRACTOR_VERSION,
+            "labels": list(labels), "n_products": len(products), "n_train": len(train),
+            "n_dev": len(dev), "n_iter": n_iter, "seed": seed,
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "dev_scores": result}
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return result

@@ -1,0 +1,159 @@
+"""Neighbourhood collaborative filtering: item-based and user-based, cosine similarity.
+
+Item-CF follows score(u, i) = Σ_{j∈N(i)} r(u, j)·sim(j, i) / Σ_{j∈N(i)} sim(j, i) with N(i) the
+top-N most similar items of i. r(u, j) is 1 for a history item, or decay**age with
+``recency_decay`` < 1 (age 0 = the most recent item), which turns it into a cheap
+sequence-aware model: what the user bought last weighs most.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recommender.scoring import Histories, Scorer
+
+
+def recency_matrix(histories: Histories, n_items: int, decay: float = 1.0) -> sp.csr_matrix:
+    """Rows are users; r(u, j) = decay**age of the latest occurrence of j (1 when decay = 1)."""
+    rows, cols, vals = [], [], []
+    for r, hist in enumerate(histories):
+        n = len(hist)
+        last: dict[int, int] = {}
+        for pos, item in enumerate(hist):
+            last[int(item)] = pos
+        for item, pos in last.items():
+            rows.append(r)
+            cols.append(item)
+            vals.append(decay ** (n - 1 - pos))
+    return sp.csr_matrix(
+        (np.asarray(vals, dtype=np.float32), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+        shape=(len(histories), n_items),
+    )
+
+
+def top_n_per_column(m: sp.spmatrix, n: int) -> sp.csc_matrix:
+    """Keep the n largest entries of each column."""
+    m = sp.csc_matrix(m)
+    m.eliminate_zeros()
+    keep = np.zeros(m.nnz, dtype=bool)
+    for c in range(m.shape[1]):
+        lo, hi = m.indptr[c], m.indptr[c + 1]
+        if hi - lo <= n:
+            keep[lo:hi] = True
+        else:
+            keep[lo + np.argpartition(-m.data[lo:hi], n)[:n]] = True
+    data = np.where(keep, m.data, 0.0).astype(np.float32)
+    out = sp.csc_matrix((data, m.indices, m.indptr), shape=m.shape)
+    out.eliminate_zeros()
+    return out
+
+
+def cosine_item_similarity(x: sp.csr_matrix) -> sp.csr_matrix:
+    """Item × item cosine similarity of the binary user × item matrix, zero diagonal."""
+    x = x.copy()
+    x.data[:] = 1.0
+    co = (x.T @ x).tocsr().astype(np.float32)
+    norms = np.sqrt(co.diagonal()).astype(np.float32)
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    sim = sp.diags(inv) @ co @ sp.diags(inv)
+    sim = sim.tolil()
+    sim.setdiag(0.0)
+    return sim.tocsr()
+
+
+def _sparse_to_state(m: sp.spmatrix) -> dict:
+    m = sp.csr_matrix(m)
+    return {
+        "shape": list(m.shape),
+        "data": torch.as_tensor(m.data),
+        "indices": torch.as_tensor(m.indices.astype(np.int64)),
+        "indptr": torch.as_tensor(m.indptr.astype(np.int64)),
+    }
+
+
+def _sparse_from_state(s: dict) -> sp.csr_matrix:
+    return sp.csr_matrix((s["data"].numpy(), s["indices"].numpy(), s["indptr"].numpy()), shape=tuple(s["shape"]))
+
+
+class ItemCF(Scorer):
+    name = "itemcf"
+
+    def __init__(self, n_items: int, neighbours: int = 100, recency_decay: float = 1.0):
+        self.n_items = n_items
+        self.neighbours = neighbours
+        self.recency_decay = recency_decay
+        self.weights = sp.csr_matrix((n_items, n_items), dtype=np.float32)  # sim(j, i) / Σ_j sim(j, i)
+        self.similarity = sp.csr_matrix((n_items, n_items), dtype=np.float32)  # top-N sim(j, i)
+
+    def prepare(self, histories: Histories) -> None:
+        x = recency_matrix(histories, self.n_items)
+        sim = top_n_per_column(cosine_item_similarity(x), self.neighbours)
+        denom = np.asarray(sim.sum(axis=0)).ravel()
+        inv = np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0)
+        self.similarity = sim.tocsr()
+        self.weights = (sim @ sp.diags(inv.astype(np.float32))).tocsr()
+
+    def score(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
+        r = recency_matrix(histories, self.n_items, self.recency_decay)
+        return torch.as_tensor((r @ self.weights).toarray(), dtype=torch.float32)
+
+    def neighbours_of(self, item: int, k: int) -> list[tuple[int, float]]:
+        row = self.similarity.getcol(item).tocoo()  # sim(j, item) for j in N(item)
+        order = np.argsort(-row.data)[:k]
+        return [(int(row.row[o]), float(row.data[o])) for o in order]
+
+    def state(self) -> dict:
+        return {
+            "n_items": self.n_items,
+            "neighbours": self.neighbours,
+            "recency_decay": self.recency_decay,
+            "weights": _sparse_to_state(self.weights),
+            "similarity": _sparse_to_state(self.similarity),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ItemCF":
+        m = cls(state["n_items"], state["neighbours"], state["recency_decay"])
+        m.weights = _sparse_from_state(state["weights"])
+        m.similarity = _sparse_from_state(state["similarity"])
+        return m
+
+
+class UserCF(Scorer):
+    """score(u, i) = Σ_{v∈N(u)} sim(u, v)·r(v, i) / Σ_{v∈N(u)} sim(u, v), cosine, top-N users."""
+
+    name = "usercf"
+
+    def __init__(self, n_items: int, neighbours: int = 100):
+        self.n_items = n_items
+        self.neighbours = neighbours
+        self.matrix = sp.csr_matrix((0, n_items), dtype=np.float32)
+
+    def prepare(self, histories: Histories) -> None:
+        self.matrix = recency_matrix(histories, self.n_items)
+
+    def score(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
+        q = recency_matrix(histories, self.n_items)
+        norms = np.sqrt(np.asarray(self.matrix.sum(axis=1)).ravel())
+        qn = np.sqrt(np.asarray(q.sum(axis=1)).ravel())
+        overlap = torch.as_tensor((q @ self.matrix.T).toarray(), dtype=torch.float32)  # (B, U)
+        denom = torch.as_tensor(np.outer(qn, norms), dtype=torch.float32).clamp(min=1e-8)
+        sims = overlap / denom
+        known = (users >= 0).nonzero().squeeze(1)
+        if len(known):
+            sims[known, users[known]] = 0.0  # a user is not their own neighbour
+        top, idx = sims.topk(min(self.neighbours, sims.shape[1]), dim=1)
+        rows = np.repeat(np.arange(len(q.indptr) - 1), top.shape[1])
+        neigh = sp.csr_matrix((top.numpy().ravel(), (rows, idx.numpy().ravel())), shape=sims.shape)
+        out = torch.as_tensor((neigh @ self.matrix).toarray(), dtype=torch.float32)
+        return out / top.sum(1, keepdim=True).clamp(min=1e-8)
+
+    def state(self) -> dict:
+        return {"n_items": self.n_items, "neighbours": self.neighbours, "matrix": _sparse_to_state(self.matrix)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "UserCF":
+        m = cls(state["n_items"], state["neighbours"])
+        m.matrix = _sparse_from_state(state["matrix"])
+        return m

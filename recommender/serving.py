@@ -1,0 +1,107 @@
+"""In-memory recommendation index: a request is a lookup (or one small matmul).
+
+``from_model`` precomputes each known user's top-K fused recommendations (history masked) and
+keeps L2-normalised item embeddings for ``similar``. Requests the precomputed lists cannot
+answer (an unknown user, a fresh ``history``, a large ``exclude``) are scored live from the
+history; with no usable history the answer is popularity.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from recommender.lightgcn import GraphRecommender
+from recommender.training import TrainedModel
+
+Ranked = list[tuple[str, float]]
+_EMBEDDING_PREFERENCE = ("kgcn", "lightgcn", "bprmf")
+
+
+class RecommendationIndex:
+    def __init__(self, model: TrainedModel, top_items: torch.Tensor, top_scores: torch.Tensor,
+                 item_vectors: torch.Tensor | None, popularity: torch.Tensor):
+        self.model = model
+        self.item_ids = model.item_ids
+        self.item_index = {iid: n for n, iid in enumerate(model.item_ids)}
+        self.user_index = {uid: n for n, uid in enumerate(model.user_ids)}
+        self.top_items, self.top_scores = top_items, top_scores
+        self.item_vectors = item_vectors
+        self.popularity = popularity
+
+    @classmethod
+    def from_model(cls, model: TrainedModel, top_k: int = 200, batch_size: int = 1024) -> "RecommendationIndex":
+        n_users, n_items = len(model.user_ids), model.n_items
+        k = min(top_k, n_items)
+        top_items = torch.zeros(n_users, k, dtype=torch.int32)
+        top_scores = torch.zeros(n_users, k)
+        with torch.no_grad():
+            for s in range(0, n_users, batch_size):
+                users = torch.arange(s, min(s + batch_size, n_users))
+                hist = [model.history[u] for u in users.tolist()]
+                scores = model.score(users, hist)
+                for r, h in enumerate(hist):
+                    if h:
+                        scores[r, torch.as_tensor(h)] = float("-inf")
+                v, i = scores.topk(k, dim=1)
+                top_items[users], top_scores[users] = i.to(torch.int32), v
+        flat = np.fromiter((i for h in model.history for i in h), dtype=np.int64)
+        popularity = torch.as_tensor(np.bincount(flat, minlength=n_items), dtype=torch.float32)
+        return cls(model, top_items, top_scores, _item_vectors(model), popularity)
+
+    # -- requests ----------------------------------------------------------------------
+    def recommend(self, user_id: str | None, k: int = 10, exclude: Iterable[str] = (),
+                  history: Iterable[str] | None = None) -> Ranked:
+        """Top-k (item id, score); never returns an excluded item or one in the user's history."""
+        exclude_idx = {self.item_index[i] for i in exclude if i in self.item_index}
+        u = self.user_index.get(user_id, -1) if user_id is not None else -1
+        stored = self.model.history[u] if u >= 0 else []
+        given = [self.item_index[i] for i in (history or []) if i in self.item_index]
+        if u >= 0 and not given:
+            out = [(int(i), float(s)) for i, s in zip(self.top_items[u].tolist(), self.top_scores[u].tolist())
+                   if int(i) not in exclude_idx and s > float("-inf")]
+            if len(out) >= k:
+                return [(self.item_ids[i], s) for i, s in out[:k]]
+        hist = list(dict.fromkeys(list(stored) + given))
+        if not hist:
+            return self.popular(k, exclude=exclude)
+        scores = self.model.score(torch.as_tensor([u]), [hist])[0]
+        return self._top(scores, k, set(hist) | exclude_idx)
+
+    def similar(self, item_id: str, k: int = 10, exclude: Iterable[str] = ()) -> Ranked:
+        i = self.item_index[item_id]
+        banned = {i} | {self.item_index[x] for x in exclude if x in self.item_index}
+        if self.item_vectors is not None:
+            scores = self.item_vectors @ self.item_vectors[i]
+        else:
+            scores = self.model.score(torch.as_tensor([-1]), [[i]])[0]
+        return self._top(scores, k, banned)
+
+    def popular(self, k: int = 10, candidates: Iterable[str] | None = None, exclude: Iterable[str] = ()) -> Ranked:
+        """Most popular items, optionally among ``candidates`` (e.g. a category's items)."""
+        scores = self.popularity.clone()
+        if candidates is not None:
+            allowed = torch.zeros(len(scores), dtype=torch.bool)
+            idx = [self.item_index[c] for c in candidates if c in self.item_index]
+            allowed[idx] = True
+            scores[~allowed] = float("-inf")
+        return self._top(scores, k, {self.item_index[x] for x in exclude if x in self.item_index})
+
+    def _top(self, scores: torch.Tensor, k: int, banned: set[int]) -> Ranked:
+        scores = scores.clone()
+        if banned:
+            scores[torch.as_tensor(sorted(banned))] = float("-inf")
+        v, i = scores.topk(min(k, len(scores)))
+        return [(self.item_ids[int(a)], float(b)) for a, b in zip(i, v) if b > float("-inf")]
+
+
+def _item_vectors(model: TrainedModel) -> torch.Tensor | None:
+    for name in _EMBEDDING_PREFERENCE:
+        c = model.components.get(name)
+        if isinstance(c, GraphRecommender):
+            return torch.nn.functional.normalize(c.item_emb, dim=1)
+    for c in model.components.values():
+        if isinstance(c, GraphRecommender):
+            return torch.nn.functional.normalize(c.item_emb, dim=1)
+    return None

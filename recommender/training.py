@@ -1,0 +1,246 @@
+"""Train every configured component, choose fusion weights on validation, report test figures
+and hand back a deployable ``TrainedModel``.
+
+Protocol (shared/datasets/README.md): leave-last-out; trainable components learn on the train
+items and stop early on validation NDCG@20; fusion weights are chosen on validation; test
+metrics take train + validation as the history (neighbourhood models recompute their
+similarities from it, graph models propagate over its graph; nothing is retrained on it). The
+deployed model then takes ``deploy_history`` as its state: every known interaction ("all",
+the default, what a live system would use) or "train+valid" (exactly the tested state).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recommender.data import InteractionData, leave_last_out
+from recommender.fusion import FusionWeights, fused_scores, search_weights
+from recommender.lightgcn import GraphRecommender
+from recommender.metrics import evaluate
+from recommender.neighbourhood import ItemCF, UserCF
+from recommender.popularity import Popularity
+from recommender.scoring import FitContext, Histories, Knowledge, Scorer, normalise_rows, pick_device, seed_everything
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    components: tuple[str, ...] = ("popularity", "itemcf", "lightgcn")
+    fusion: tuple[str, ...] = ("itemcf", "lightgcn")  # components mixed into the served score
+    dim: int = 64
+    layers: int = 3
+    epochs: int = 300
+    lr: float = 5e-3
+    reg: float = 1e-4
+    batch_size: int = 2048
+    eval_every: int = 5
+    patience: int = 4  # evaluations without improvement before stopping
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None  # torch CPU threads; 1 is far faster on a contended machine
+    cf_neighbours: int = 100
+    cf_recency: float = 1.0  # r(u, j) = cf_recency**age; 1.0 is the plain binary item-CF
+    usercf_neighbours: int = 100
+    seq_len: int = 50
+    seq_layers: int = 2
+    seq_heads: int = 2
+    seq_dropout: float = 0.3
+    seq_epochs: int = 200
+    seq_lr: float = 1e-3
+    seq_batch_size: int = 256
+    deploy_history: str = "all"  # "all" | "train+valid"
+    # Extra fusions over subsets of ``fusion``, reported (as "fusion[a+b]") but not served.
+    fusion_ablations: tuple[tuple[str, ...], ...] = ()
+
+
+def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, knowledge: Knowledge) -> Scorer:
+    graph_kw = dict(dim=cfg.dim, lr=cfg.lr, reg=cfg.reg, batch_size=cfg.batch_size, epochs=cfg.epochs,
+                    eval_every=cfg.eval_every, patience=cfg.patience, device=cfg.device)
+    if name == "popularity":
+        return Popularity(n_items)
+    if name == "itemcf":
+        return ItemCF(n_items, cfg.cf_neighbours, 1.0)
+    if name == "itemcf_recent":
+        c = ItemCF(n_items, cfg.cf_neighbours, cfg.cf_recency if cfg.cf_recency < 1 else 0.5)
+        c.name = "itemcf_recent"
+        return c
+    if name == "usercf":
+        return UserCF(n_items, cfg.usercf_neighbours)
+    if name == "lightgcn":
+        return GraphRecommender(n_users, n_items, layers=cfg.layers, **graph_kw)
+    if name == "bprmf":
+        return GraphRecommender(n_users, n_items, layers=0, **graph_kw)
+    if name == "kgcn":
+        return GraphRecommender(n_users, n_items, layers=cfg.layers, use_knowledge=True, knowledge=knowledge, **graph_kw)
+    if name in ("sasrec", "kgsasrec"):
+        from recommender.sequential import SequentialRecommender
+
+        return SequentialRecommender(
+            n_items, dim=cfg.dim, max_len=cfg.seq_len, layers=cfg.seq_layers, heads=cfg.seq_heads,
+            dropout=cfg.seq_dropout, knowledge=knowledge if name == "kgsasrec" else None, name=name,
+            lr=cfg.seq_lr, batch_size=cfg.seq_batch_size, epochs=cfg.seq_epochs, eval_every=cfg.eval_every,
+            patience=cfg.patience, device=cfg.device,
+        )
+    raise ValueError(f"unknown component {name!r}")
+
+
+def component_from_state(kind: str, state: dict) -> Scorer:
+    classes: dict[str, type[Scorer]] = {"Popularity": Popularity, "ItemCF": ItemCF, "UserCF": UserCF,
+                                        "GraphRecommender": GraphRecommender}
+    if kind == "SequentialRecommender":
+        from recommender.sequential import SequentialRecommender
+
+        classes[kind] = SequentialRecommender
+    return classes[kind].from_state(state)
+
+
+@dataclass
+class TrainedModel:
+    user_ids: list[str]
+    item_ids: list[str]
+    components: dict[str, Scorer]
+    weights: FusionWeights
+    history: list[list[int]]  # per user, the deployed state (item indices, chronological)
+    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # stage -> model -> metric
+    params: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    entity_ids: list[str] = field(default_factory=list)
+    entity_names: list[str] = field(default_factory=list)
+    relations: list[str] = field(default_factory=list)
+    item_entity: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def score(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
+        """Fused (B, n_items) scores; users = -1 are scored from ``histories`` alone."""
+        return fused_scores(self.components, self.weights, users, histories)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "user_ids": self.user_ids, "item_ids": self.item_ids,
+            "entity_ids": self.entity_ids, "entity_names": self.entity_names, "relations": self.relations,
+            "weights": self.weights.weights, "metrics": self.metrics, "params": self.params,
+            "timings": self.timings,
+            "components": {n: type(c).__name__ for n, c in self.components.items()},
+        }
+        (path / "model.json").write_text(json.dumps(meta, indent=1))
+        torch.save(
+            {
+                "components": {n: c.state() for n, c in self.components.items()},
+                "history_flat": torch.as_tensor(np.fromiter((i for h in self.history for i in h), dtype=np.int64)),
+                "history_len": torch.as_tensor([len(h) for h in self.history], dtype=torch.long),
+                "item_entity": torch.as_tensor(self.item_entity),
+            },
+            path / "state.pt",
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainedModel":
+        path = Path(path)
+        meta = json.loads((path / "model.json").read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"model format {meta.get('format_version')} != supported {FORMAT_VERSION}")
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        flat, lens = state["history_flat"].tolist(), state["history_len"].tolist()
+        history, pos = [], 0
+        for n in lens:
+            history.append(flat[pos:pos + n])
+            pos += n
+        return cls(
+            user_ids=meta["user_ids"], item_ids=meta["item_ids"],
+            components={n: component_from_state(kind, state["components"][n]) for n, kind in meta["components"].items()},
+            weights=FusionWeights(meta["weights"]), history=history, metrics=meta["metrics"], params=meta["params"],
+            timings=meta["timings"], entity_ids=meta["entity_ids"], entity_names=meta["entity_names"],
+            relations=meta["relations"], item_entity=state["item_entity"].numpy(),
+        )
+
+
+def _normalised_matrix(component: Scorer, users: np.ndarray, histories: Histories, batch: int = 1024) -> torch.Tensor:
+    parts = []
+    with torch.no_grad():
+        for s in range(0, len(users), batch):
+            u = torch.as_tensor(users[s:s + batch])
+            parts.append(normalise_rows(component.score(u, [histories[i] for i in u.tolist()])))
+    return torch.cat(parts)
+
+
+def train(data: InteractionData, config: TrainConfig | None = None, log=print) -> TrainedModel:
+    cfg = config or TrainConfig()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    split = leave_last_out(data)
+    knowledge = Knowledge(len(data.entity_ids), len(data.relations), np.asarray(data.item_entity, dtype=np.int64))
+    ctx = FitContext(data.n_users, data.n_items, knowledge, device, cfg.seed, log)
+    names = list(dict.fromkeys(list(cfg.components) + list(cfg.fusion)))
+    components = {n: build_component(n, cfg, data.n_users, data.n_items, knowledge) for n in names}
+    timings: dict[str, float] = {}
+    for n, c in components.items():
+        t = time.perf_counter()
+        c.fit(split, ctx)
+        timings[n] = time.perf_counter() - t
+        log(f"[train] {n}: fit in {timings[n]:.1f}s")
+
+    metrics: dict[str, dict[str, dict[str, float]]] = {"valid": {}, "test": {}}
+    valid_hist, valid_t = split.history("valid"), split.targets("valid")
+    valid_users = np.flatnonzero(valid_t >= 0)
+    normalised = {}
+    for n, c in components.items():
+        c.prepare(valid_hist)
+        metrics["valid"][n] = evaluate(lambda u: c.score(u, [valid_hist[i] for i in u.tolist()]), valid_hist, valid_t)
+        if n in cfg.fusion:
+            normalised[n] = _normalised_matrix(c, valid_users, valid_hist)
+    t = time.perf_counter()
+    if len(normalised) > 1:
+        weights, best = search_weights(normalised, valid_users, valid_hist, valid_t, log=log)
+    else:
+        weights = FusionWeights({n: 1.0 for n in normalised})
+    ablations = {}
+    for subset in cfg.fusion_ablations:
+        sub = {n: normalised[n] for n in subset}
+        w = search_weights(sub, valid_users, valid_hist, valid_t, log=log)[0] if len(sub) > 1 else FusionWeights({n: 1.0 for n in sub})
+        ablations[f"fusion[{'+'.join(subset)}]"] = w
+    del normalised
+    timings["fusion_search"] = time.perf_counter() - t
+    metrics["valid"]["fusion"] = evaluate(
+        lambda u: fused_scores(components, weights, u, [valid_hist[i] for i in u.tolist()]), valid_hist, valid_t)
+
+    test_hist, test_t = split.history("test"), split.targets("test")
+    for c in components.values():
+        c.prepare(test_hist)
+    for n, c in components.items():
+        metrics["test"][n] = evaluate(lambda u: c.score(u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
+    metrics["test"]["fusion"] = evaluate(
+        lambda u: fused_scores(components, weights, u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
+    for name, w in ablations.items():
+        metrics["test"][name] = evaluate(
+            lambda u: fused_scores(components, w, u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
+        metrics["valid"][name] = {"weights": w.weights}
+    for stage in ("valid", "test"):
+        for n, m in metrics[stage].items():
+            if "weights" in m:
+                continue
+            log(f"[{stage}] {n:14s} " + " ".join(f"{k} {v:.4f}" for k, v in m.items()))
+
+    history = [list(s) for s in data.sequences] if cfg.deploy_history == "all" else test_hist
+    for c in components.values():
+        c.prepare(history)
+    return TrainedModel(
+        user_ids=list(data.user_ids), item_ids=list(data.item_ids), components=components, weights=weights,
+        history=[list(h) for h in history], metrics=metrics, params=asdict(cfg), timings=timings,
+        entity_ids=list(data.entity_ids), entity_names=list(data.entity_names), relations=list(data.relations),
+        item_entity=np.asarray(data.item_entity, dtype=np.int64),
+    )

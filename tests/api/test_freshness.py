@@ -1,0 +1,66 @@
+"""A product posted through the API is searchable, and recommendable as a cold-start item, within
+seconds of its ingestion job finishing. Needs the NLP pipeline (ingestion) and a trained model."""
+import dataclasses
+import importlib.util
+import time
+
+import pytest
+
+import nlp
+
+HAS_PIPELINE = hasattr(nlp, "build_pipeline")
+HAS_TRAINING = all(importlib.util.find_spec(m) for m in ("recommender.training", "recommender.serving"))
+NEW = {"external_id": "api-new-1", "title": "Stanley TRA709T Sharpshooter 9/16-Inch Heavy Duty Staples",
+       "brand": "Stanley", "category_path": ["Industrial & Scientific", "Fasteners", "Collated Fasteners", "Staples"],
+       "description": "Heavy duty narrow crown staples for TR150 staple guns."}
+
+
+def _small_params() -> dict:
+    from recommender.training import TrainConfig
+
+    wanted = {"epochs": 2, "dim": 16, "embedding_dim": 16, "seed": 0, "batch_size": 512}
+    return {k: v for k, v in wanted.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+
+
+def _eventually(check, seconds: float = 15.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.25)
+
+
+@pytest.mark.xfail(not (HAS_PIPELINE and HAS_TRAINING), strict=False,
+                   reason="needs nlp.build_pipeline and recommender.training/serving, being written in parallel")
+@pytest.mark.django_db(transaction=True)
+def test_posted_product_searchable_and_recommendable(write_client, kms_graph, models_dir, scientific_slice):
+    from kms.catalogue.services import upsert_products
+    from kms.events.services import record_events
+    from kms.knowledge.services import start_ingestion
+    from kms.recs.services import train_model
+
+    products, events = scientific_slice(60)
+    start_ingestion(upsert_products(products).created)
+    record_events(events)
+    assert train_model(_small_params()).state == "active"
+
+    response = write_client.post("/api/v1/products", NEW, format="json")
+    assert response.status_code == 202, response.content
+    job = write_client.get(f"/api/v1/jobs/ingest/{response.json()['ingestion_job']}").json()
+    assert job["state"] == "done" and job["done"] == 1, job  # eager: finished within the request
+    finished = time.monotonic()
+
+    def found():
+        items = write_client.get("/api/v1/search", {"q": "Stanley staples 9/16 inch"}).json()["items"]
+        return items and items[0]["product"] == NEW["external_id"]
+
+    assert _eventually(found), "not searchable"
+    similar = write_client.get(f"/api/v1/products/{NEW['external_id']}/similar?k=5").json()
+    assert similar["items"], "no cold-start neighbours for the new product"
+    assert time.monotonic() - finished < 15
+
+    user = events[0]["user"]
+    recs = write_client.get(f"/api/v1/users/{user}/recommendations?k=3&explain=true").json()
+    assert recs["source"] == "model" and len(recs["items"]) == 3
+    assert all("explanation" in item for item in recs["items"])

@@ -1,0 +1,105 @@
+"""The walking skeleton end to end on a real slice of Amazon-Scientific:
+JSONL import → spaCy extraction → facts + graph store → graph export → CF+GNN training → REST."""
+import json
+
+import pytest
+
+from kms.catalogue.importers import import_jsonl
+from kms.catalogue.models import Product
+from kms.events.models import Interaction
+from kms.events.services import push_interactions_to_graph
+from kms.knowledge.models import Fact, IngestionJob, Status
+from kms.knowledge.services import run_ingestion_job
+from kms.recs.models import ModelVersion
+from kms.recs.services import train_model
+
+SMALL = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf", "lightgcn"],
+         "dim": 16, "layers": 2, "epochs": 10, "eval_every": 5, "patience": 1, "threads": 1}
+
+
+def _ingest_all() -> IngestionJob:
+    job = IngestionJob.objects.create(kind="ingest-all")
+    return run_ingestion_job(job.pk)
+
+
+@pytest.mark.django_db
+def test_product_text_to_recommendations(kms_graph, models_dir, scientific_slice, tmp_path, client):
+    products, events = scientific_slice(150)
+    path = tmp_path / "slice.jsonl"
+    path.write_text("\n".join(json.dumps(p) for p in products)
+                    + "\n" + "\n".join(json.dumps({"kind": "event", **e}) for e in events) + "\n")
+    summary = import_jsonl(path, push_to_graph=False)
+    assert summary["products"]["created"] == len(products)
+    assert summary["events"]["created"] == len(events)
+
+    job = _ingest_all()
+    assert job.state == "done" and job.done == len(products) and job.failed == 0, job.errors
+    branded = Product.objects.exclude(brand="").count()
+    brand_facts = Fact.objects.filter(relation="HAS_BRAND")
+    assert brand_facts.values("product").distinct().count() >= 0.95 * branded
+    fact = brand_facts.first()
+    assert fact.extractor and fact.extractor_version and 0 < fact.confidence <= 1
+    # the graph holds one HAS_BRAND edge per (product, brand) fact and the category hierarchy
+    pairs = set(brand_facts.values_list("product__external_id", "entity__uid"))
+    assert kms_graph.count_relationships("HAS_BRAND") == len(pairs)
+    assert kms_graph.count_relationships("SUBCATEGORY_OF") > 0
+
+    # re-ingesting unchanged products does nothing
+    facts_before = Fact.objects.count()
+    again = _ingest_all()
+    assert again.done == 0 and again.skipped == len(products)
+    assert Fact.objects.count() == facts_before
+
+    assert push_interactions_to_graph() == len(events)
+    assert not Interaction.objects.filter(in_graph=False).exists()
+
+    version = train_model(SMALL)
+    assert version.state == ModelVersion.State.ACTIVE, version.message
+    valid = version.metrics["valid"]
+    # fusion weights are chosen on validation, so the fused model is at least its best part there
+    assert valid["fusion"]["ndcg@20"] >= max(valid["itemcf"]["ndcg@20"], valid["lightgcn"]["ndcg@20"]) - 1e-9
+    assert any(p["component"] == "lightgcn" and "loss" in p for p in version.history)
+    assert version.n_interactions == len(events)
+
+    user = events[0]["user"]
+    seen = {e["product"] for e in events if e["user"] == user}
+    body = client.get(f"/api/v1/users/{user}/recommendations?k=20").json()
+    assert body["source"] == "model" and body["model_version"] == version.pk
+    got = [item["product"] for item in body["items"]]
+    assert len(got) == 20 and len(set(got)) == 20
+    assert not seen & set(got), "recommended an item the user already has"
+    scores = [item["score"] for item in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+    # an unknown user gets cold-start results, not an error
+    cold = client.get("/api/v1/users/nobody-yet/recommendations?k=5").json()
+    assert len(cold["items"]) == 5 and cold["source"] != "model"
+
+    # bad query parameters get a 4xx naming the field
+    bad = client.get(f"/api/v1/users/{user}/recommendations?k=0")
+    assert bad.status_code == 400 and "k" in bad.json()["error"]["fields"]
+
+
+@pytest.mark.django_db
+def test_changed_product_replaces_auto_facts_but_keeps_curated(kms_graph, scientific_slice):
+    from kms.catalogue.services import upsert_products
+
+    products, _ = scientific_slice(3)
+    upsert_products(products)
+    _ingest_all()
+    target = Product.objects.exclude(brand="").first()
+    brand_fact = Fact.objects.get(product=target, relation="HAS_BRAND", field="brand")
+    brand_fact.status = Status.APPROVED
+    brand_fact.save()
+    kms_graph.set_relationship_status(target.graph_uid, "HAS_BRAND", brand_fact.entity.uid, {"status": "approved"})
+    auto_before = set(Fact.objects.filter(product=target, status=Status.AUTO).values_list("relation", "entity__uid"))
+
+    upsert_products([{"external_id": target.external_id, "title": "Completely different red plastic widget",
+                      "description": "", "brand": target.brand, "categories": target.category_path}])
+    job = _ingest_all()
+    assert job.done == 1
+    assert Fact.objects.get(pk=brand_fact.pk).status == Status.APPROVED  # curated fact untouched
+    auto_after = set(Fact.objects.filter(product=target, status=Status.AUTO).values_list("relation", "entity__uid"))
+    assert auto_after != auto_before
+    graph_rels = {(r["type"], r["dst"]): r["props"].get("status") for r in kms_graph.relationships_of(target.graph_uid)}
+    assert graph_rels[("HAS_BRAND", brand_fact.entity.uid)] == "approved"
