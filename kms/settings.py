@@ -95,11 +95,16 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Unacknowledged tasks of a killed worker are redelivered after this many seconds (Redis).
+# Chunk tasks take seconds; training runs on its own queue with a solo pool.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("KMS_VISIBILITY_TIMEOUT", "600"))}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"kms.recs.tasks.*": {"queue": "training"}}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE = {
     "retrain-when-enough-new-data": {"task": "kms.recs.tasks.maybe_retrain", "schedule": 3600.0},
     "flush-graph-outbox": {"task": "kms.knowledge.tasks.flush_graph_outbox", "schedule": 30.0},
+    "dispatch-pending-jobs": {"task": "kms.knowledge.tasks.dispatch_pending_jobs", "schedule": 30.0},
 }
 
 # --- Graph store ------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def _ensure_entities(extracted: list["nlp.Fact"]) -> dict[str, Entity]:
     return {uid: (e.merged_into if e.merged_into_id else e) for uid, e in have.items()}
 
 
-def ingest_products(products: Sequence[Product], pipe=None, store=None) -> dict:
+def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: int | None = None) -> dict:
     """Extract, store facts and project one chunk of products into the graph.
 
     Returns {"ok": [product ids], "failed": [{"product": external id, "error": text}]}.
@@ -187,6 +187,9 @@ def ingest_products(products: Sequence[Product], pipe=None, store=None) -> dict:
                 Fact.objects.bulk_create([f for fs in new_facts.values() for f in fs], batch_size=1000)
                 Product.objects.filter(pk__in=[p.pk for p in ok]).update(extracted_hash=F("content_hash"),
                                                                           ingest_error="")
+                if job_id is not None and ok:
+                    # counted in the same transaction as the facts: a redelivered chunk never counts twice
+                    IngestionJob.objects.filter(pk=job_id).update(done=F("done") + len(ok))
                 # Inside the transaction: if the graph write fails, the database rolls back too
                 # and the chunk is retried as a whole.
                 store.replace_product_facts([p.graph_uid for p in ok], nodes, rels)
@@ -202,7 +205,11 @@ def ingest_products(products: Sequence[Product], pipe=None, store=None) -> dict:
     return {"ok": [p.pk for p in ok], "failed": failed}
 
 
-# --- jobs --------------------------------------------------------------------------------------
+# --- jobs ----------------------------------------------------------------------------------------
+# A job is split into chunk tasks: each is small, idempotent (content hashes) and acknowledged
+# late, so a worker killed mid-job loses only its in-flight chunk, which the broker redelivers.
+
+
 def start_ingestion(product_ids: Sequence[int] | None = None, force: bool = False) -> IngestionJob:
     """Create an ingestion job and hand it to the workers (or run it now without a broker)."""
     if force:
@@ -210,45 +217,107 @@ def start_ingestion(product_ids: Sequence[int] | None = None, force: bool = Fals
         qs.update(extracted_hash="")
     job = IngestionJob.objects.create(product_ids=list(product_ids) if product_ids is not None else [],
                                       kind="ingest" if product_ids is not None else "ingest-all")
+    transaction.on_commit(lambda: dispatch_job(job.pk))
+    return job
+
+
+def dispatch_job(job_id: int) -> bool:
+    """Queue the job's planning task; with the broker down the job stays pending for the sweep."""
     from .tasks import run_ingestion
 
-    transaction.on_commit(lambda: run_ingestion.delay(job.pk))
-    return job
-
-
-def run_ingestion_job(job_id: int, chunk_size: int = CHUNK_SIZE, progress=None) -> IngestionJob:
-    """Run (or resume) a job: products already extracted at their current content hash are skipped."""
-    job = IngestionJob.objects.get(pk=job_id)
-    if job.state == IngestionJob.State.DONE:
-        return job
-    scope = Product.objects.all() if job.kind == "ingest-all" else Product.objects.filter(pk__in=job.product_ids)
-    total = scope.count()
-    pending = list(scope.exclude(extracted_hash=F("content_hash")).order_by("id").values_list("id", flat=True))
-    job.state = IngestionJob.State.RUNNING
-    job.started_at = job.started_at or timezone.now()
-    job.total, job.skipped, job.done, job.failed, job.errors = total, total - len(pending), 0, 0, []
-    job.save()
-    pipe = get_pipeline()
     try:
-        for start in range(0, len(pending), chunk_size):
-            chunk = list(Product.objects.filter(pk__in=pending[start:start + chunk_size]).order_by("id"))
-            out = ingest_products(chunk, pipe=pipe)
-            job.done += len(out["ok"])
-            job.failed += len(out["failed"])
-            job.errors = (job.errors + out["failed"])[:MAX_ERRORS_KEPT]
-            job.save(update_fields=["done", "failed", "errors"])
-            if progress:
-                progress(job)
-    except Exception as exc:
-        job.state = IngestionJob.State.FAILED
-        job.message = f"{type(exc).__name__}: {exc}"[:2000]
-        job.finished_at = timezone.now()
-        job.save()
-        raise
-    job.state = IngestionJob.State.DONE
-    job.finished_at = timezone.now()
-    job.save()
+        run_ingestion.apply_async((job_id,), retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})
+        return True
+    except Exception as exc:  # broker unreachable: dispatch_pending_jobs retries later
+        log.warning("could not queue ingestion job %s: %s", job_id, exc)
+        IngestionJob.objects.filter(pk=job_id).update(message=f"queued later: broker unavailable ({exc})"[:2000])
+        return False
+
+
+def dispatch_pending_jobs(older_than_seconds: float = 30.0) -> int:
+    """Periodic sweep: re-queue jobs whose dispatch failed (state still pending)."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    ids = list(IngestionJob.objects.filter(state=IngestionJob.State.PENDING, created_at__lt=cutoff)
+               .values_list("id", flat=True))
+    return sum(dispatch_job(pk) for pk in ids)
+
+
+def _job_scope(job: IngestionJob):
+    return Product.objects.all() if job.kind == "ingest-all" else Product.objects.filter(pk__in=job.product_ids)
+
+
+def plan_job(job_id: int, chunk_size: int = CHUNK_SIZE) -> tuple[IngestionJob, list[list[int]]]:
+    """Count the job's products and return its pending chunks. Re-planning a running job keeps its counters."""
+    with transaction.atomic():
+        job = IngestionJob.objects.select_for_update().get(pk=job_id)
+        if job.state == IngestionJob.State.DONE:
+            return job, []
+        scope = _job_scope(job)
+        pending = list(scope.exclude(extracted_hash=F("content_hash")).order_by("id").values_list("id", flat=True))
+        if job.state == IngestionJob.State.PENDING:
+            job.total = scope.count()
+            job.skipped = job.total - len(pending)
+            job.done = job.failed = 0
+            job.errors = []
+            job.state = IngestionJob.State.RUNNING
+            job.started_at = timezone.now()
+            job.save()
+        else:
+            failed = {e["product"] for e in job.errors}
+            pending = [pk for pk, ext in Product.objects.filter(pk__in=pending).values_list("id", "external_id")
+                       if ext not in failed]
+    return job, [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+
+
+def process_chunk(job_id: int, product_ids: Sequence[int], pipe=None) -> dict:
+    """Ingest the chunk's products that still need it and count them into the job."""
+    job = IngestionJob.objects.get(pk=job_id)
+    failed_before = {e["product"] for e in job.errors}
+    chunk = [p for p in Product.objects.filter(pk__in=product_ids).exclude(extracted_hash=F("content_hash"))
+             .order_by("id") if p.external_id not in failed_before]
+    out = ingest_products(chunk, pipe=pipe, job_id=job_id) if chunk else {"ok": [], "failed": []}
+    if out["failed"]:
+        with transaction.atomic():
+            job = IngestionJob.objects.select_for_update().get(pk=job_id)
+            new = [f for f in out["failed"] if f["product"] not in {e["product"] for e in job.errors}]
+            job.failed += len(new)
+            job.errors = (job.errors + new)[:MAX_ERRORS_KEPT]
+            job.save(update_fields=["failed", "errors"])
+    finish_if_complete(job_id)
+    return out
+
+
+def finish_if_complete(job_id: int) -> IngestionJob:
+    with transaction.atomic():
+        job = IngestionJob.objects.select_for_update().get(pk=job_id)
+        if job.state == IngestionJob.State.RUNNING and job.done + job.skipped + job.failed >= job.total:
+            job.state = IngestionJob.State.DONE
+            job.finished_at = timezone.now()
+            job.save(update_fields=["state", "finished_at"])
     return job
+
+
+def run_ingestion_job(job_id: int, chunk_size: int = CHUNK_SIZE, progress=None, dispatch: bool = False) -> IngestionJob:
+    """Run (or resume) a job: inline chunk by chunk, or as chunk tasks for the workers."""
+    job, chunks = plan_job(job_id, chunk_size)
+    if dispatch:
+        from .tasks import ingest_chunk
+
+        for chunk in chunks:
+            ingest_chunk.delay(job_id, chunk)
+        return finish_if_complete(job_id)
+    pipe = get_pipeline() if chunks else None
+    try:
+        for chunk in chunks:
+            process_chunk(job_id, chunk, pipe=pipe)
+            if progress:
+                progress(IngestionJob.objects.get(pk=job_id))
+    except Exception as exc:
+        IngestionJob.objects.filter(pk=job_id).update(state=IngestionJob.State.FAILED,
+                                                      message=f"{type(exc).__name__}: {exc}"[:2000],
+                                                      finished_at=timezone.now())
+        raise
+    return finish_if_complete(job_id)
 
 
 def job_progress(job: IngestionJob) -> dict:

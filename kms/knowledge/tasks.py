@@ -1,16 +1,30 @@
+"""Celery entry points for ingestion: thin callers of kms.knowledge.services."""
 from celery import shared_task
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
 from . import services
 
+GRAPH_ERRORS = (TransientError, ServiceUnavailable, SessionExpired)
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True,
-             autoretry_for=(TransientError, ServiceUnavailable, SessionExpired),
-             retry_backoff=True, retry_backoff_max=120, max_retries=8)
-def run_ingestion(self, job_id: int) -> dict:
-    # Idempotent: products already extracted at their content hash are skipped on a re-run.
-    job = services.run_ingestion_job(job_id)
-    return services.job_progress(job) | {"started_at": None, "finished_at": None}
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=GRAPH_ERRORS,
+             retry_backoff=True, retry_backoff_max=60, max_retries=10)
+def run_ingestion(job_id: int) -> dict:
+    """Plan the job and queue its chunks (idempotent: re-planning queues only what is pending)."""
+    job = services.run_ingestion_job(job_id, dispatch=True)
+    return {"id": job.pk, "state": job.state, "total": job.total}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=GRAPH_ERRORS,
+             retry_backoff=True, retry_backoff_max=60, max_retries=20)
+def ingest_chunk(job_id: int, product_ids: list[int]) -> dict:
+    out = services.process_chunk(job_id, product_ids)
+    return {"ok": len(out["ok"]), "failed": len(out["failed"])}
+
+
+@shared_task
+def dispatch_pending_jobs() -> int:
+    return services.dispatch_pending_jobs()
 
 
 @shared_task

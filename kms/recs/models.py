@@ -3,6 +3,7 @@ from django.db import models
 
 class ModelVersion(models.Model):
     class State(models.TextChoices):
+        QUEUED = "queued"
         TRAINING = "training"
         READY = "ready"
         ACTIVE = "active"
@@ -12,6 +13,7 @@ class ModelVersion(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.TRAINING)
     params = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True)  # resolved config, per-component timings
     history = models.JSONField(default=list, blank=True)  # per-epoch loss / validation curve
     path = models.CharField(max_length=512, blank=True, default="")
     n_users = models.IntegerField(default=0)

@@ -57,14 +57,35 @@ def training_data(graph: ExportedGraph) -> InteractionData:
     )
 
 
-def train_model(params: dict | None = None, activate: bool = True) -> ModelVersion:
-    """Export the graph, train, evaluate, register; activate if validation is not worse."""
+def start_training(params: dict | None = None) -> ModelVersion:
+    """Register a queued version and hand it to the training queue (or train now without a broker)."""
+    from .tasks import train
+
+    version = ModelVersion.objects.create(state=ModelVersion.State.QUEUED, params=dict(params or {}))
+    transaction.on_commit(lambda: train.delay(version_id=version.pk))
+    return version
+
+
+def train_model(params: dict | None = None, activate: bool = True, version_id: int | None = None) -> ModelVersion:
+    """Export the graph, train, evaluate, register; activate if validation is not worse.
+
+    With ``version_id`` the queued version is (re)used, so a training task redelivered after a
+    worker died trains the same version again instead of leaving an orphan.
+    """
     from recommender.training import TrainConfig, train
 
     from kms.graphstore import get_graph_store
 
-    params = dict(params or {})
-    version = ModelVersion.objects.create(state=ModelVersion.State.TRAINING, params=params)
+    if version_id is not None:
+        version = ModelVersion.objects.get(pk=version_id)
+        if version.state in (ModelVersion.State.READY, ModelVersion.State.ACTIVE, ModelVersion.State.REJECTED):
+            return version  # already trained: a duplicate delivery
+        params = dict(version.params)
+        version.state = ModelVersion.State.TRAINING
+        version.save(update_fields=["state"])
+    else:
+        params = dict(params or {})
+        version = ModelVersion.objects.create(state=ModelVersion.State.TRAINING, params=params)
     try:
         started = time.perf_counter()
         data = training_data(get_graph_store().export_training_graph())
@@ -75,9 +96,10 @@ def train_model(params: dict | None = None, activate: bool = True) -> ModelVersi
         path = settings.KMS_MODELS_DIR / f"v{version.pk}"
         model.save(path)
         version.path = str(path)
-        version.metrics = model.metrics
         version.history = curve
-        version.params = params | {"config": model.params, "timings": model.timings}
+        version.params = params
+        version.metrics = model.metrics
+        version.details = {"config": model.params, "timings": model.timings}
         version.n_users, version.n_items, version.n_interactions = data.n_users, data.n_items, data.n_interactions
         version.train_seconds = time.perf_counter() - started
         version.state = ModelVersion.State.READY
