@@ -6,6 +6,8 @@ import re
 import threading
 import time
 
+from pathlib import Path
+
 import numpy as np
 from django.conf import settings
 from django.db import transaction
@@ -183,11 +185,23 @@ def maybe_retrain(min_new: int | None = None) -> ModelVersion | None:
 
 # --- serving -----------------------------------------------------------------------------------
 class _IndexCache:
+    """The active version's index, reloaded when another version is activated or its files change
+    (a privacy erasure rewrites them), checked at most every INDEX_CHECK_SECONDS."""
+
     def __init__(self):
         self.lock = threading.Lock()
+        self.key: tuple | None = None
         self.version_id: int | None = None
         self.index = None
         self.checked = 0.0
+
+    @staticmethod
+    def _key(version: ModelVersion) -> tuple:
+        try:
+            mtime = (Path(version.path) / "model.json").stat().st_mtime_ns
+        except OSError:
+            mtime = 0
+        return version.pk, mtime
 
     def get(self):
         now = time.monotonic()
@@ -197,18 +211,19 @@ class _IndexCache:
             self.checked = now
             version = active_version()
             if version is None:
-                self.index, self.version_id = None, None
-            elif version.pk != self.version_id:
+                self.index, self.version_id, self.key = None, None, None
+            elif self._key(version) != self.key:
                 from recommender.serving import RecommendationIndex
                 from recommender.training import TrainedModel
 
+                key = self._key(version)
                 self.index = RecommendationIndex.from_model(TrainedModel.load(version.path))
-                self.version_id = version.pk
+                self.version_id, self.key = version.pk, key
             return self.index
 
     def clear(self):
         with self.lock:
-            self.index, self.version_id, self.checked = None, None, 0.0
+            self.index, self.version_id, self.key, self.checked = None, None, None, 0.0
 
 
 index_cache = _IndexCache()
@@ -282,3 +297,21 @@ def similar_products(external_id: str, k: int = 20) -> dict:
     uid = f"product:{external_id}"
     recs = index.similar(uid, k) if index is not None else []
     return {"product": external_id, "model_version": index_cache.version_id, "items": _attach_products(recs)}
+
+
+def forget_user(external_id: str) -> dict:
+    """Erase a user: database rows, graph node and edges, and every stored model artefact
+    (so precomputed recommendations and the data models were trained on no longer hold them)."""
+    from recommender.privacy import scrub_user
+
+    from kms.graphstore import get_graph_store
+
+    uid = f"user:{external_id}"
+    user = ShopUser.objects.filter(external_id=external_id).first()
+    events = user.interactions.count() if user else 0
+    if user:
+        user.delete()  # cascades to the interactions
+    get_graph_store().write("MATCH (u:User {uid: $uid}) DETACH DELETE u", uid=uid)
+    scrubbed = [v.pk for v in ModelVersion.objects.exclude(path="") if Path(v.path).exists() and scrub_user(v.path, uid)]
+    index_cache.clear()
+    return {"user": external_id, "events_deleted": events, "model_versions_scrubbed": scrubbed}
