@@ -79,6 +79,7 @@ def _explainer(index):
         if graph is None:
             _explainers.clear()  # only the active index's graph is worth keeping
             graph = _explainers[id(index)] = ExplanationGraph.from_model(index.model)
+
     def explain_item(user, item, history):
         found = graph.explain(item, user_id=user, history=history)
         return found.as_dict() if found is not None else None
@@ -86,11 +87,12 @@ def _explainer(index):
 
 
 def recommend(user: str, k: int, category: str | None, exclude_seen: bool, explain: bool) -> dict:
+    """``kms.recs.services.recommend_for_user`` (precomputed top-K, cold start, fresh history scored
+    live); without an active model, the in-memory popularity ranking instead of an aggregate query."""
     index = recs.index_cache.get()
     if index is None:
-        history = set(recs.user_history(user)) if exclude_seen else set()
-        result = {"user": user, "source": "popular", "model_version": None,
-                  "items": popular(k, category, {h.split(":", 1)[1] for h in history})}
+        seen = {h.split(":", 1)[1] for h in recs.user_history(user)} if exclude_seen else set()
+        result = {"user": user, "source": "popular", "model_version": None, "items": popular(k, category, seen)}
     else:
         result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category)
     if explain:

@@ -303,7 +303,10 @@ def _graph_read(fn, *args, **kwargs):
     try:
         from kms.graphstore import get_graph_store
 
-        return fn(get_graph_store(), *args, **kwargs)
+        store = get_graph_store()
+        if not store.ping():  # fail fast: reads would otherwise wait out the driver's retries
+            raise GraphUnavailable()
+        return fn(store, *args, **kwargs)
     except exceptions.APIException:
         raise
     except ValueError as exc:

@@ -52,8 +52,10 @@ def _personal_scores(index, rows: np.ndarray, user: str, history: list[str]) -> 
     except Exception:
         rec_index = None
     user_uid = f"user:{user}"
-    if rec_index is not None and history and rec_index.knows_user(user_uid):
-        ranked = rec_index.recommend(user_uid, 500, exclude=set(), history=[f"product:{e}" for e in history])
+    if rec_index is not None and history:
+        known = user_uid in getattr(rec_index, "user_index", {})  # precomputed list: a lookup, no matmul
+        ranked = rec_index.recommend(user_uid, 200, exclude=set(),
+                                     history=None if known else [f"product:{e}" for e in history])
         if ranked:
             top = max(s for _, s in ranked) or 1.0
             by_ext = {uid.split(":", 1)[1]: s / top for uid, s in ranked}
