@@ -11,7 +11,7 @@ class Status(models.TextChoices):
 class Entity(models.Model):
     """A node of the knowledge graph other than products and users (brand, category, material, …)."""
 
-    uid = models.CharField(max_length=255, unique=True)
+    uid = models.CharField(max_length=512, unique=True)
     type = models.CharField(max_length=32, db_index=True)
     name = models.CharField(max_length=255, db_index=True)
     aliases = models.JSONField(default=list, blank=True)

@@ -18,12 +18,14 @@ from django.utils import timezone
 
 import nlp
 from kms.catalogue.models import Product
+from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
 from .models import Entity, Fact, IngestionJob, Status
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64
+RETRYABLE_GRAPH_ERRORS = (TransientError, ServiceUnavailable, SessionExpired)
 MAX_ERRORS_KEPT = 1000
 GRAPH_ATTEMPTS = 4
 
@@ -128,6 +130,9 @@ def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fa
     return list(nodes.values()), list(rels.values())
 
 
+MAX_UID = 512
+
+
 def _ensure_entities(extracted: list["nlp.Fact"]) -> dict[str, Entity]:
     wanted = {}
     for f in extracted:
@@ -161,6 +166,8 @@ def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: 
             failed.append({"product": p.external_id, "error": r.error if r else "no extraction result"})
         else:
             ok.append(p)
+            # an "entity" whose key is longer than a uid can be is a run-away span, not knowledge
+            r.facts = [f for f in r.facts if len(f.object_uid) <= MAX_UID]
             extracted_all.extend(r.facts)
     entities = _ensure_entities(extracted_all)
     curated = {}
@@ -194,7 +201,7 @@ def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: 
                 # and the chunk is retried as a whole.
                 store.replace_product_facts([p.graph_uid for p in ok], nodes, rels)
             break
-        except Exception as exc:
+        except RETRYABLE_GRAPH_ERRORS as exc:
             if attempt == GRAPH_ATTEMPTS - 1:
                 raise
             delay = 2 ** attempt
@@ -275,7 +282,23 @@ def process_chunk(job_id: int, product_ids: Sequence[int], pipe=None) -> dict:
     failed_before = {e["product"] for e in job.errors}
     chunk = [p for p in Product.objects.filter(pk__in=product_ids).exclude(extracted_hash=F("content_hash"))
              .order_by("id") if p.external_id not in failed_before]
-    out = ingest_products(chunk, pipe=pipe, job_id=job_id) if chunk else {"ok": [], "failed": []}
+    try:
+        out = ingest_products(chunk, pipe=pipe, job_id=job_id) if chunk else {"ok": [], "failed": []}
+    except RETRYABLE_GRAPH_ERRORS:
+        raise  # the task retries the chunk with backoff
+    except Exception as exc:
+        # Something in one product broke the chunk's transaction: isolate it, keep the others.
+        log.warning("chunk of job %s failed (%s); ingesting its products one by one", job_id, exc)
+        out = {"ok": [], "failed": []}
+        for product in chunk:
+            try:
+                part = ingest_products([product], pipe=pipe, job_id=job_id)
+            except RETRYABLE_GRAPH_ERRORS:
+                raise
+            except Exception as one:
+                part = {"ok": [], "failed": [{"product": product.external_id, "error": f"{type(one).__name__}: {one}"[:500]}]}
+            out["ok"] += part["ok"]
+            out["failed"] += part["failed"]
     if out["failed"]:
         with transaction.atomic():
             job = IngestionJob.objects.select_for_update().get(pk=job_id)

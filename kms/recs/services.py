@@ -295,7 +295,7 @@ def known_user(external_id: str) -> bool:
 def similar_products(external_id: str, k: int = 20) -> dict:
     index = index_cache.get()
     uid = f"product:{external_id}"
-    recs = index.similar(uid, k) if index is not None else []
+    recs = index.similar(uid, k) if index is not None and uid in index.item_index else []
     return {"product": external_id, "model_version": index_cache.version_id, "items": _attach_products(recs)}
 
 
