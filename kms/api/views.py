@@ -11,15 +11,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kms.catalogue.models import Product
-from kms.catalogue.services import ProductValidationError, clean_product, upsert_products
+from kms.catalogue.services import ProductValidationError, clean_product, delete_product, upsert_products
 from kms.events.models import ShopUser
-from kms.events.services import delete_user_events, record_events
+from kms.events.services import delete_user_events, record_events, rename_user
+from kms.recs.services import forget_user
 from kms.knowledge import services as knowledge
 from kms.knowledge.models import Entity, IngestionJob
 from kms.recs.models import ModelVersion
 from kms.search import search
 
-from . import actions, serving
+from . import serving
 from . import serializers as api
 from .errors import NotFound, error_response
 from .parsers import JSONLinesParser, JSONParser, NDJSONParser
@@ -168,7 +169,7 @@ class ProductDetail(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, product_id: str):
-        actions.delete_product(_product(product_id))
+        delete_product(_product(product_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -227,7 +228,7 @@ class UserDetail(ApiView):
             if ShopUser.objects.filter(external_id=data["external_id"]).exists():
                 return error_response("user exists", {"external_id": ["a user with this id exists"]},
                                       code="conflict", status_code=status.HTTP_409_CONFLICT)
-            actions.rename_user(user, data["external_id"])
+            rename_user(user, data["external_id"])
         return Response(api.ShopUserSerializer(user).data)
 
     @extend_schema(request=api.ShopUserWrite, responses=api.ShopUserSerializer)
@@ -240,7 +241,7 @@ class UserDetail(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, user_id: str):
-        actions.delete_user(_user(user_id))
+        forget_user(_user(user_id).external_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -144,3 +144,13 @@ def scientific_products(root: Path) -> list[dict]:
          "brand": rec.get("brand") or "", "categories": rec.get("categories") or ""}
         for iid, rec in sorted(items.items(), key=lambda kv: int(kv[0]))
     ]
+
+
+def delete_product(product: Product) -> None:
+    """Delete a product (its facts and interactions cascade), then its graph node."""
+    from kms.graphstore import get_graph_store
+
+    uid = product.graph_uid
+    with transaction.atomic():
+        product.delete()
+    get_graph_store().delete_node(uid)

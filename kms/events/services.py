@@ -181,3 +181,14 @@ def delete_user_events(external_id: str) -> int:
     n, _ = user.interactions.all().delete()
     get_graph_store().write("MATCH (u:User {uid: $uid})-[e:INTERACTED]->() DELETE e", uid=user.graph_uid)
     return n
+
+
+def rename_user(user: ShopUser, external_id: str) -> ShopUser:
+    from kms.graphstore import get_graph_store
+
+    old = user.graph_uid
+    user.external_id = external_id
+    user.save(update_fields=["external_id"])
+    get_graph_store().write("MATCH (u:User {uid: $old}) SET u.uid = $new, u.external_id = $ext",
+                            old=old, new=user.graph_uid, ext=external_id)
+    return user
