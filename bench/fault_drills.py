@@ -144,6 +144,16 @@ class Drill:
                 "db_duplicated": db_dup, "expected_edges": len(want_edges), "graph_edges": sum(got.values()),
                 "graph_lost": graph_lost, "graph_duplicated": graph_dup}
 
+    def wait_in_flight(self, worker, timeout=120):
+        """Until the worker's log shows a chunk task received and not yet finished."""
+        path = self.work / f"worker-w-{self.workers.index(worker)}.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = [ln for ln in path.read_text(errors="replace").splitlines() if "ingest_chunk[" in ln]
+            if lines and lines[-1].rstrip().endswith("received"):
+                return
+            time.sleep(0.05)
+
     def wait_job(self, job, timeout=900, until=None):
         from kms.knowledge.models import IngestionJob
 
@@ -176,6 +186,8 @@ class Drill:
         started = time.monotonic()
         job = start_ingestion(ids)
         job = self.wait_job(job, until=lambda j: j.done >= 0.3 * len(ids))
+        self.wait_in_flight(worker)  # kill while a chunk is being processed, not between chunks
+        job.refresh_from_db()
         killed_at = job.done
         log(f"drill 1: SIGKILL worker at {job.done}/{job.total}")
         self.kill_worker(worker)

@@ -34,9 +34,18 @@ _pipeline: tuple[tuple, object] | None = None
 
 
 # --- the pipeline, rebuilt when the knowledge base changes ---------------------------------------
+def _curated_entities():
+    """Entities a curator shaped (aliases, merges, approvals): the part of the KB beyond product fields."""
+    from django.db.models import Q
+
+    return Entity.objects.filter(Q(status=Status.APPROVED) | Q(merged_into__isnull=False) | ~Q(aliases=[]))
+
+
 def knowledge_version() -> tuple:
+    # Entities that ingestion itself creates do not change the rules, so they are not counted:
+    # otherwise every chunk of a job would rebuild the pipeline.
     p = Product.objects.aggregate(n=Count("id"), t=Max("updated_at"))
-    e = Entity.objects.aggregate(n=Count("id"), t=Max("updated_at"))
+    e = _curated_entities().aggregate(n=Count("id"), t=Max("updated_at"))
     return (p["n"], str(p["t"]), e["n"], str(e["t"]), str(current_ner_dir()))
 
 
@@ -64,8 +73,7 @@ def build_knowledge_base() -> "nlp.KnowledgeBase":
                 for pid, brand, cats in Product.objects.values_list("id", "brand", "category_path").iterator())
     kb = nlp.KnowledgeBase.from_products(products)
     kinds = {"BRAND", "PRODUCT_TYPE", "MATERIAL", "COLOR", "USE"}
-    curated = Entity.objects.filter(type__in=kinds).select_related("merged_into")
-    for entity in curated.exclude(aliases=[], merged_into__isnull=True).iterator():
+    for entity in _curated_entities().filter(type__in=kinds).select_related("merged_into").iterator():
         target = entity.merged_into or entity
         key = target.uid.split(":", 1)[1]
         if key not in kb.entities.get(entity.type, {}):
@@ -308,6 +316,21 @@ def process_chunk(job_id: int, product_ids: Sequence[int], pipe=None) -> dict:
             job.save(update_fields=["failed", "errors"])
     finish_if_complete(job_id)
     return out
+
+
+def fail_chunk(job_id: int, product_ids: Sequence[int], error: str) -> None:
+    """A chunk task gave up (retries exhausted): its unprocessed products count as failed, so the
+    job still finishes and says why instead of staying 'running' for ever."""
+    with transaction.atomic():
+        job = IngestionJob.objects.select_for_update().get(pk=job_id)
+        known = {e["product"] for e in job.errors}
+        left = Product.objects.filter(pk__in=product_ids).exclude(extracted_hash=F("content_hash"))
+        new = [{"product": ext, "error": error[:500]} for ext in left.values_list("external_id", flat=True)
+               if ext not in known]
+        job.failed += len(new)
+        job.errors = (job.errors + new)[:MAX_ERRORS_KEPT]
+        job.save(update_fields=["failed", "errors"])
+    finish_if_complete(job_id)
 
 
 def finish_if_complete(job_id: int) -> IngestionJob:

@@ -1,5 +1,5 @@
 """Celery entry points for ingestion: thin callers of kms.knowledge.services."""
-from celery import shared_task
+from celery import Task, shared_task
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
 from . import services
@@ -15,7 +15,13 @@ def run_ingestion(job_id: int) -> dict:
     return {"id": job.pk, "state": job.state, "total": job.total}
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=GRAPH_ERRORS,
+class ChunkTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        job_id, product_ids = args[0], args[1]
+        services.fail_chunk(job_id, product_ids, f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(base=ChunkTask, acks_late=True, reject_on_worker_lost=True, autoretry_for=GRAPH_ERRORS,
              retry_backoff=True, retry_backoff_max=60, max_retries=20)
 def ingest_chunk(job_id: int, product_ids: list[int]) -> dict:
     out = services.process_chunk(job_id, product_ids)
