@@ -58,13 +58,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n-iter", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse-model", action="store_true",
+                        help="evaluate the artefact already in bench/work (no training)")
     args = parser.parse_args()
     started = time.time()
     products = load_amazon_items()
     train = [p for p in products if split_of(p.uid, 0.2, salt="bench") == "train"]
     held = [p for p in products if split_of(p.uid, 0.2, salt="bench") == "dev"]
     model_dir = ROOT / "bench" / "work" / "extraction-model"
-    ner_scores = train_ner(train, model_dir, n_iter=args.n_iter, seed=args.seed)
+    if args.reuse_model:
+        ner_scores = json.loads((model_dir / "meta.json").read_text())["dev_scores"]
+    else:
+        ner_scores = train_ner(train, model_dir, n_iter=args.n_iter, seed=args.seed)
     train_seconds = time.time() - started
 
     kb = KnowledgeBase.from_products(train)  # train part only: no held-back gold in the rules
@@ -115,6 +120,8 @@ def main() -> None:
         "n_train_products": len(train),
         "ner_dev_weak_label_f1": round(ner_scores["f1"], 4),
         "ner_version": ner_scores["version"],
+        "brand_dev_f1": ner_scores.get("brand_dev_f1"),
+        "brand_thresholds": ner_scores.get("brand_thresholds"),
         "n_iter": args.n_iter,
         "train_seconds": round(train_seconds, 1),
         "extract_seconds": round(seconds, 2),

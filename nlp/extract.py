@@ -6,7 +6,7 @@ from typing import Any, Iterable, Iterator, Union
 
 from spacy.language import Language
 
-from .pipeline import EXTRACTOR_VERSION, pipeline_kb
+from .pipeline import EXTRACTOR_VERSION, brand_policy, pipeline_kb
 from .relations import FactBuilder
 from .types import ExtractionResult, ProductText
 
@@ -72,7 +72,7 @@ def extract(pipe: Language, products: Iterable[ProductLike], batch_size: int = 6
     ``use_structured=False`` the brand/categories fields are ignored (text-only evaluation).
     """
     kb = pipeline_kb(pipe)
-    builder = FactBuilder(kb, EXTRACTOR_VERSION)
+    builder = FactBuilder(kb, EXTRACTOR_VERSION, *brand_policy(pipe))
     stream = iter(products)
     while True:
         chunk = list(islice(stream, batch_size))

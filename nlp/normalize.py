@@ -69,6 +69,8 @@ def brand_words(name: str) -> list[str]:
     # "and" left dangling by "Black & Decker, Co." style names is harmless; a trailing one is not.
     words = _strip_suffixes(words, _CORPORATE + [("and",)])
     words = _strip_suffixes(words, _DESCRIPTORS + _CORPORATE + [("and",)])
+    if len(words) > 1 and words[0] == "the":
+        words = words[1:]  # "The Hillman Group" and "Hillman" are one brand
     return words
 
 

@@ -13,7 +13,8 @@ from spacy.tokens import Doc, Span
 from spacy.matcher import PhraseMatcher
 from spacy.util import compile_suffix_regex, filter_spans
 
-from . import category as _category  # noqa: F401  (registers the component factory)
+from . import brand as _brand  # noqa: F401  (registers the component factories)
+from . import category as _category  # noqa: F401
 from .knowledge import KnowledgeBase
 from .measures import find_measures, find_model_numbers, measure_key
 
@@ -147,6 +148,8 @@ def build_pipeline(kb: KnowledgeBase, ner_model_dir: Optional[str | Path] = None
             nlp.add_pipe("ner", source=trained, name="ner")
         if (artefact / "category").exists():
             nlp.add_pipe("category_classifier").from_disk(artefact / "category")
+        if (artefact / "brand").exists():
+            nlp.add_pipe("brand_classifier").from_disk(artefact / "brand")
     nlp.meta["kms"] = meta
     nlp.user_data_kb = kb  # relation extraction needs KB linking
     return nlp
@@ -154,3 +157,11 @@ def build_pipeline(kb: KnowledgeBase, ner_model_dir: Optional[str | Path] = None
 
 def pipeline_kb(nlp: Language) -> KnowledgeBase:
     return getattr(nlp, "user_data_kb")
+
+
+def brand_policy(nlp: Language) -> tuple[Optional[dict], dict]:
+    """(thresholds, aliases) of the pipeline's brand classifier; (None, {}) without one."""
+    if "brand_classifier" not in nlp.pipe_names:
+        return None, {}
+    clf = nlp.get_pipe("brand_classifier").classifier
+    return clf.thresholds, clf.aliases

@@ -11,6 +11,7 @@ from typing import Iterable, Optional
 
 from spacy.tokens import Doc, Span
 
+from .brand import decide as decide_brand
 from .knowledge import KnowledgeBase
 from .measures import find_model_numbers
 from .normalize import category_key, clean_text, entity_key, split_category_path, slug
@@ -35,9 +36,13 @@ MAX_ITEM_WORDS = 6
 
 
 class FactBuilder:
-    def __init__(self, kb: KnowledgeBase, version: str) -> None:
+    def __init__(self, kb: KnowledgeBase, version: str, brand_thresholds: Optional[dict] = None,
+                 brand_aliases: Optional[dict] = None) -> None:
         self.kb = kb
         self.version = version
+        # Set when the pipeline has a trained brand classifier (see nlp.brand.decide).
+        self.brand_thresholds = brand_thresholds
+        self.brand_aliases = brand_aliases or {}
 
     def fact(self, relation: str, object_type: str, key: str, name: str, field: str,
              start: int, end: int, text: str, extractor: str, confidence: float,
@@ -74,7 +79,7 @@ class FactBuilder:
         brand_candidates: list[tuple[float, int, int, Fact]] = []
         type_candidates: list[Fact] = []
         for field_rank, (field, doc) in enumerate(docs.items()):
-            text = doc.text
+            text = _text(doc)
             compat = [m.span("clause") for m in COMPAT_RE.finditer(text)]
             uses = [m.span("clause") for m in USE_RE.finditer(text)]
             facts += self._clause_facts(doc, field, compat, "COMPATIBLE_WITH")
@@ -120,10 +125,11 @@ class FactBuilder:
                         "IS_PRODUCT_TYPE", "PRODUCT_TYPE", key, self.kb.name("PRODUCT_TYPE", key)
                         if key in self.kb.entities["PRODUCT_TYPE"] else ent.text, field,
                         ent.start_char, ent.end_char, text, src, 0.6 if src == "kb_ruler" else 0.5))
-        if brand_candidates:
-            # One HAS_BRAND from text: other brands in a listing are usually "fits X" targets.
-            brand_candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-            facts.append(brand_candidates[0][3])
+        # One HAS_BRAND from text: other brands in a listing are usually "fits X" targets.
+        brand_candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+        brand = self._choose_brand(brand_candidates[0][3] if brand_candidates else None, docs)
+        if brand:
+            facts.append(brand)
         head = self._head_type(docs.get("title"), type_candidates)
         if head:
             facts.append(head)
@@ -132,8 +138,33 @@ class FactBuilder:
             path, score = max(title.cats.items(), key=lambda kv: kv[1])
             parts = self.kb.categories.get(path, {}).get("path") or path.split("/")
             facts.append(self.fact("IN_CATEGORY", "CATEGORY", path, parts[-1], "title", 0,
-                                   len(title.text), title.text, "category_knn", min(score, 0.99)))
+                                   len(_text(title)), _text(title), "category_knn", min(score, 0.99)))
         return _dedupe(facts)
+
+    def _choose_brand(self, span_fact: Optional[Fact], docs: dict[str, Doc]) -> Optional[Fact]:
+        """The span brand, or the brand classifier's when span evidence is absent or weaker."""
+        title = docs.get("title")
+        pred = title.user_data.get("brand") if title is not None else None
+        if self.brand_thresholds is None or (span_fact is None and pred is None):
+            return span_fact
+        span = (span_fact.object_key, span_fact.confidence) if span_fact else None
+        choice = decide_brand(span, pred[:2] if pred else None, self.brand_thresholds,
+                              self.brand_aliases)
+        if choice is None:
+            return None
+        key, source = choice
+        known = key in self.kb.brands
+        name = self.kb.name("BRAND", key) if known else key
+        if source == "span":
+            return span_fact
+        if source == "alias":  # the span names a sub-brand/alias of the catalogue's brand
+            share = self.brand_aliases[span_fact.object_key][1]
+            return self.fact("HAS_BRAND", "BRAND", key, name, span_fact.field, span_fact.start,
+                             span_fact.end, _text(docs[span_fact.field]), "brand-classifier",
+                             span_fact.confidence * share)
+        _, score, field, start, end = pred
+        return self.fact("HAS_BRAND", "BRAND", key, name, field, start, end, _text(title),
+                         "brand-classifier", max(0.01, score))
 
     def _brand_fact(self, ent: Span, field: str, src: str, in_title: bool) -> Optional[Fact]:
         key = ent.kb_id_ or self.kb.link("BRAND", ent.text) or entity_key("BRAND", ent.text)
@@ -147,22 +178,22 @@ class FactBuilder:
             conf = (0.9 if at_start else 0.6 if in_title else 0.5) + (0.05 if known else 0.0)
         name = self.kb.name("BRAND", key) if known else ent.text
         return self.fact("HAS_BRAND", "BRAND", key, name, field, ent.start_char, ent.end_char,
-                         ent.doc.text, src, conf)
+                         _text(ent.doc), src, conf)
 
     @staticmethod
     def _head_type(title: Optional[Doc], candidates: list[Fact]) -> Optional[Fact]:
         """The product type a title is about: the last one before "with"/"for"/"(" etc."""
         if not candidates or title is None:
             return None
-        m = re.search(r"\s(?:with|for|w/|includes?|fits?)\s|\(|,\s", title.text, re.IGNORECASE)
-        cut = m.start() if m else len(title.text)
+        m = re.search(r"\s(?:with|for|w/|includes?|fits?)\s|\(|,\s", _text(title), re.IGNORECASE)
+        cut = m.start() if m else len(_text(title))
         before = [f for f in candidates if f.end <= cut]
         return before[-1] if before else candidates[0]
 
     def _clause_facts(self, doc: Doc, field: str, clauses: list[tuple[int, int]],
                       relation: str) -> list[Fact]:
         facts = []
-        text = doc.text
+        text = _text(doc)
         for c_start, c_end in clauses:
             for i_start, i_end in _items(text, c_start, c_end):
                 item = text[i_start:i_end]
@@ -174,7 +205,7 @@ class FactBuilder:
         return facts
 
     def _compat_item(self, doc: Doc, field: str, item: str, start: int, end: int) -> list[Fact]:
-        text = doc.text
+        text = _text(doc)
         models = list(find_model_numbers(item, strict=False))
         if models:
             return [self.fact("COMPATIBLE_WITH", "MODEL_NUMBER", entity_key("MODEL_NUMBER", m),
@@ -194,6 +225,15 @@ class FactBuilder:
         key = entity_key("PRODUCT_TYPE", item)
         return [self.fact("COMPATIBLE_WITH", "PRODUCT_TYPE", key, item, field, start, end, text,
                           "compat_cue", 0.5)]
+
+
+def _text(doc: Doc) -> str:
+    """``doc.text`` joins every token each time it is read; long descriptions made that the
+    hottest line of ingestion, so read it once per doc."""
+    text = doc.user_data.get("_text")
+    if text is None:
+        text = doc.user_data["_text"] = doc.text
+    return text
 
 
 def _items(text: str, start: int, end: int) -> Iterable[tuple[int, int]]:

@@ -13,6 +13,7 @@ import json
 import random
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -20,10 +21,13 @@ import spacy
 from spacy.training import Example
 from spacy.util import filter_spans, minibatch
 
+from .brand import BrandClassifier, choose_thresholds, learn_aliases
 from .category import CategoryClassifier
+from .knowledge import KnowledgeBase
 from .lexicons import NON_BRANDS
-from .normalize import brand_words, category_key, clean_text, fold, singular, split_category_path
-from .pipeline import EXTRACTOR_VERSION, make_blank
+from .normalize import (brand_words, category_key, clean_text, entity_key, fold, singular,
+                        split_category_path)
+from .pipeline import EXTRACTOR_VERSION, build_pipeline, make_blank
 from .types import ProductText
 
 DESCRIPTION_CHARS = 300  # the brand, when in the description, is nearly always up front
@@ -82,13 +86,65 @@ def weak_examples(nlp, products: Iterable[ProductText],
     return examples
 
 
+def brand_key(kb: KnowledgeBase, brand: str) -> Optional[str]:
+    """The key a product's brand field links to (None for empty/"Generic")."""
+    if not brand or not clean_text(brand) or fold(brand) in NON_BRANDS:
+        return None
+    return kb.link("BRAND", brand) or entity_key("BRAND", brand) or None
+
+
+def _span_brands(pipe, products: list[ProductText]) -> list[Optional[tuple[str, float]]]:
+    """Best span HAS_BRAND (key, confidence) per product, brand/categories hidden."""
+    from .extract import extract
+
+    hidden = [replace(p, brand="", categories=[]) for p in products]
+    out = []
+    for res in extract(pipe, hidden, use_structured=False):
+        fact = next((f for f in res.facts if f.relation == "HAS_BRAND"), None)
+        out.append((fact.object_key, fact.confidence) if fact else None)
+    return out
+
+
+def train_brand(products: list[ProductText], train: list[ProductText], dev: list[ProductText],
+                ner_dir: Optional[Path], log=print) -> tuple[BrandClassifier, dict]:
+    """Fit the brand classifier; learn aliases and choose its thresholds on ``dev``.
+
+    The span side (KB rules from ``train`` + the trained NER) is run on ``dev`` with the
+    brand hidden, so the thresholds trade classifier against span evidence the way the
+    pipeline will. The returned classifier is refitted on all ``products``.
+    """
+    kb = KnowledgeBase.from_products(train)
+    started = time.time()
+    clf = BrandClassifier().fit([(p.title, p.description or "", brand_key(kb, p.brand))
+                                 for p in train])
+    rules = build_pipeline(kb)
+    aliases = learn_aliases([s[0] if s else None for s in _span_brands(rules, train)],
+                            [brand_key(kb, p.brand) for p in train])
+    thresholds, dev_f1 = dict(clf.thresholds), None
+    if dev:
+        pipe = build_pipeline(kb)
+        if ner_dir is not None and ner_dir.exists():
+            pipe.add_pipe("ner", source=spacy.load(ner_dir), name="ner")
+        preds = clf.predict([(p.title, p.description or "") for p in dev])
+        thresholds, dev_f1 = choose_thresholds(
+            _span_brands(pipe, dev), [(x[0], x[1]) if x else None for x in preds],
+            [brand_key(kb, p.brand) for p in dev], aliases)
+    kb_all = KnowledgeBase.from_products(products)
+    final = BrandClassifier().fit([(p.title, p.description or "", brand_key(kb_all, p.brand))
+                                   for p in products])
+    final.aliases, final.thresholds = aliases, thresholds
+    log(f"brand classifier: {len(final.cues)} cues, {len(aliases)} aliases, thresholds "
+        f"{thresholds}, dev F1 {dev_f1} ({time.time() - started:.0f}s)")
+    return final, {"brand_dev_f1": dev_f1, "brand_thresholds": thresholds}
+
+
 def train_ner(products: list[ProductText], out_dir: str | Path, n_iter: int = 10,
               seed: int = 0, dev_fraction: float = 0.2, with_category: bool = True,
-              labels: tuple[str, ...] = LABELS, log=print) -> dict:
-    """Train the weakly supervised NER (+ category classifier) and save a versioned artefact.
+              labels: tuple[str, ...] = LABELS, log=print, with_brand: bool = True) -> dict:
+    """Train the weakly supervised NER (+ category and brand classifiers), save an artefact.
 
     Returns the dev scores: ``{"precision", "recall", "f1", "per_type", "category_accuracy",
-    "version", "path"}``. Dev scores are against weak labels, i.e. agreement with the
+    "brand_dev_f1", "brand_thresholds", "version", "path"}``. Dev scores are against weak labels, i.e. agreement with the
     structured fields on held-out products.
     """
     spacy.util.fix_random_seed(seed)
@@ -137,6 +193,10 @@ def train_ner(products: list[ProductText], out_dir: str | Path, n_iter: int = 10
                       for c, (_, _, gold) in zip(preds, held))
         result["category_accuracy"] = correct / len(held) if held else 0.0
         CategoryClassifier().fit(labelled).to_disk(out / "category")
+    if with_brand:
+        brand, brand_scores = train_brand(products, train, dev, out / "ner", log=log)
+        brand.to_disk(out / "brand")
+        result.update(brand_scores)
     digest = hashlib.sha1(json.dumps([sorted(str(p.uid) for p in products), n_iter, seed,
                                       EXTRACTOR_VERSION]).encode()).hexdigest()[:10]
     result["version"] = f"ner-{EXTRACTOR_VERSION}-{digest}"

@@ -1,0 +1,59 @@
+from nlp import KnowledgeBase, ProductText, build_pipeline, extract
+from nlp.brand import BrandClassifier, choose_thresholds, decide, learn_aliases
+
+TRAIN = [
+    ProductText("s1", "SUPCO SPP5 Relay Hard Start Kit.", brand="Sealed Unit Parts Co., Inc."),
+    ProductText("s2", "SUPCO RCO410 Capacitor Start Relay.", brand="Sealed Unit Parts Co., Inc."),
+    ProductText("s3", "SUPCO 90340 Thermostat.", brand="Sealed Unit Parts Co., Inc."),
+    ProductText("m1", "Scotch Magic Tape, 3/4 x 1000 Inches.", brand="3M"),
+    ProductText("m2", "Scotch Heavy Duty Packaging Tape, 1.88 Inches.", brand="3M"),
+    ProductText("m3", "Scotch-Brite Heavy Duty Scrub Sponge.", brand="3M"),
+    ProductText("k1", "Kreg SML-C125 Pocket Hole Screws.", brand="Kreg"),
+    ProductText("k2", "Kreg KMA2675 Multi-Mark Gauge.", brand="Kreg"),
+]
+
+
+def fitted(products=TRAIN):
+    kb = KnowledgeBase.from_products(products)
+    clf = BrandClassifier().fit([(p.title, p.description, kb.link("BRAND", p.brand))
+                                 for p in products])
+    return kb, clf
+
+
+def test_cues_map_titles_to_the_catalogue_brand():
+    _, clf = fitted()
+    assert clf.cues["t:SUPCO"][0] == "sealed-unit-parts"
+    assert clf.cues["t:Scotch"][0] == "3m"
+    title = "SUPCO SPP6 Relay/Capacitor Hard Start Kit."
+    (pred,) = clf.predict([(title, "")])
+    key, score, start, end = pred
+    assert key == "sealed-unit-parts" and 0 < score < 1 and title[start:end] == "SUPCO"
+
+
+def test_pipeline_emits_classifier_brand_with_valid_span(tmp_path):
+    kb, clf = fitted()
+    clf.to_disk(tmp_path / "brand")
+    pipe = build_pipeline(kb, ner_model_dir=tmp_path)  # artefact with only a brand classifier
+    assert "brand_classifier" in pipe.pipe_names
+    product = ProductText("new", "Scotch Double Sided Tape, 1/2 in x 250 in.")
+    (res,) = list(extract(pipe, [product], use_structured=False))
+    (brand,) = [f for f in res.facts if f.relation == "HAS_BRAND"]
+    assert brand.object_key == "3m" and brand.extractor == "brand-classifier"
+    assert brand.text == product.title[brand.start:brand.end] == "Scotch"
+    # span evidence for a known brand still wins
+    kreg = ProductText("k", "Kreg Jig Pocket Hole System.")
+    (res,) = list(extract(pipe, [kreg], use_structured=False))
+    assert [f.object_key for f in res.facts if f.relation == "HAS_BRAND"] == ["kreg"]
+
+
+def test_decide_and_thresholds():
+    th = {"absent": 0.5, "override": 0.8, "weak": 0.9, "weak_span": 0.5}
+    aliases = learn_aliases(["scotch"] * 4 + ["3d"] * 4, ["3m"] * 4 + ["a", "b", "c", "d"])
+    assert aliases["scotch"][0] == "3m" and aliases["3d"][0] == ""
+    assert decide(("scotch", 0.95), None, th, aliases) == ("3m", "alias")
+    assert decide(None, ("kreg", 0.4), th, aliases) is None
+    assert decide(None, ("kreg", 0.6), th, aliases) == ("kreg", "classifier")
+    assert decide(("3d", 0.95), ("xyz", 0.85), th, aliases) == ("xyz", "classifier")
+    assert decide(("kreg", 0.95), ("xyz", 0.85), th, aliases) == ("kreg", "span")
+    best, f1 = choose_thresholds([None, ("a", 0.95)], [("b", 0.7), ("c", 0.2)], ["b", "a"], {})
+    assert f1 == 1.0 and best["absent"] <= 0.7
