@@ -112,7 +112,10 @@ def _category_chain(key: str, name_parts: list[str]) -> list[tuple[str, str]]:
     return [(f"category:{'/'.join(parts[:n])}", names[n - 1]) for n in range(1, len(parts) + 1)]
 
 
-def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fact]]):
+def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fact]],
+                written: set | None = None):
+    """Nodes and relationships for a chunk. ``written`` (per job) holds entity nodes and category
+    links already merged by earlier chunks of the same job: they are not sent again."""
     nodes: dict[str, dict] = {}
     rels: dict[tuple, dict] = {}
     for p in products:
@@ -135,7 +138,18 @@ def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fa
                     "status": f.status, "confidence": f.confidence, "extractor": f.extractor,
                     "extractor_version": f.extractor_version, "field": f.field,
                     "start": f.start, "end": f.end, "value": f.value, "unit": f.unit}}
+    if written is not None:
+        fresh_nodes = [n for uid, n in nodes.items() if uid.startswith("product:") or uid not in written]
+        fresh_rels = [r for k, r in rels.items() if r["type"] != "SUBCATEGORY_OF" or k not in written]
+        return fresh_nodes, fresh_rels
     return list(nodes.values()), list(rels.values())
+
+
+def _remember_written(written: set | None, nodes: list[dict], rels: list[dict]) -> None:
+    if written is None:
+        return
+    written.update(n["uid"] for n in nodes if not n["uid"].startswith("product:"))
+    written.update((r["src"], r["type"], r["dst"]) for r in rels if r["type"] == "SUBCATEGORY_OF")
 
 
 MAX_UID = 512
@@ -155,17 +169,24 @@ def _ensure_entities(extracted: list["nlp.Fact"]) -> dict[str, Entity]:
     return {uid: (e.merged_into if e.merged_into_id else e) for uid, e in have.items()}
 
 
-def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: int | None = None) -> dict:
-    """Extract, store facts and project one chunk of products into the graph.
+def extract_products(products: Sequence[Product], pipe=None) -> dict:
+    """The NLP step alone (no I/O): product pk -> ExtractionResult."""
+    pipe = pipe or get_pipeline()
+    return {r.product_uid: r for r in nlp.extract(pipe, [product_text(p) for p in products])}
+
+
+def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: int | None = None,
+                    results: dict | None = None, written: set | None = None) -> dict:
+    """Extract (unless ``results`` are given), store facts and project one chunk into the graph.
 
     Returns {"ok": [product ids], "failed": [{"product": external id, "error": text}]}.
     Curated facts (approved/rejected) are never replaced; a rejected fact is not re-added.
     """
     from kms.graphstore import get_graph_store
 
-    pipe = pipe or get_pipeline()
     store = store or get_graph_store()
-    results = {r.product_uid: r for r in nlp.extract(pipe, [product_text(p) for p in products])}
+    if results is None:
+        results = extract_products(products, pipe)
     ok, failed = [], []
     extracted_all = []
     for p in products:
@@ -194,7 +215,9 @@ def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: 
                 field=f.field, start=f.start, end=f.end, text=(f.text or "")[:1000],
                 extractor=f.extractor[:64], extractor_version=str(f.extractor_version)[:32],
                 confidence=float(f.confidence), status=Status.AUTO))
-    nodes, rels = _graph_rows(ok, new_facts)
+    nodes, rels = _graph_rows(ok, new_facts, written)
+    # products never ingested before have no automatic facts in the graph to replace
+    previously = [p.graph_uid for p in ok if p.extracted_hash]
     for attempt in range(GRAPH_ATTEMPTS):
         try:
             with transaction.atomic():
@@ -207,7 +230,8 @@ def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: 
                     IngestionJob.objects.filter(pk=job_id).update(done=F("done") + len(ok))
                 # Inside the transaction: if the graph write fails, the database rolls back too
                 # and the chunk is retried as a whole.
-                store.replace_product_facts([p.graph_uid for p in ok], nodes, rels)
+                store.replace_product_facts(previously, nodes, rels)
+            _remember_written(written, nodes, rels)
             break
         except RETRYABLE_GRAPH_ERRORS as exc:
             if attempt == GRAPH_ATTEMPTS - 1:
@@ -284,14 +308,20 @@ def plan_job(job_id: int, chunk_size: int = CHUNK_SIZE) -> tuple[IngestionJob, l
     return job, [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
 
 
-def process_chunk(job_id: int, product_ids: Sequence[int], pipe=None) -> dict:
-    """Ingest the chunk's products that still need it and count them into the job."""
-    job = IngestionJob.objects.get(pk=job_id)
-    failed_before = {e["product"] for e in job.errors}
-    chunk = [p for p in Product.objects.filter(pk__in=product_ids).exclude(extracted_hash=F("content_hash"))
-             .order_by("id") if p.external_id not in failed_before]
+def _chunk_products(job_id: int, product_ids: Sequence[int]) -> list[Product]:
+    failed_before = {e["product"] for e in IngestionJob.objects.get(pk=job_id).errors}
+    return [p for p in Product.objects.filter(pk__in=product_ids).exclude(extracted_hash=F("content_hash"))
+            .order_by("id") if p.external_id not in failed_before]
+
+
+def process_chunk(job_id: int, product_ids: Sequence[int], pipe=None, prepared=None, written=None) -> dict:
+    """Ingest the chunk's products that still need it and count them into the job.
+
+    ``prepared`` = (products, extraction results) computed ahead by the inline runner."""
+    chunk, results = prepared if prepared is not None else (_chunk_products(job_id, product_ids), None)
     try:
-        out = ingest_products(chunk, pipe=pipe, job_id=job_id) if chunk else {"ok": [], "failed": []}
+        out = ingest_products(chunk, pipe=pipe, job_id=job_id, results=results, written=written) \
+            if chunk else {"ok": [], "failed": []}
     except RETRYABLE_GRAPH_ERRORS:
         raise  # the task retries the chunk with backoff
     except Exception as exc:
@@ -343,9 +373,12 @@ def finish_if_complete(job_id: int) -> IngestionJob:
     return job
 
 
-def run_ingestion_job(job_id: int, chunk_size: int = CHUNK_SIZE, progress=None, dispatch: bool = False) -> IngestionJob:
+INLINE_CHUNK_SIZE = 256
+
+
+def run_ingestion_job(job_id: int, chunk_size: int | None = None, progress=None, dispatch: bool = False) -> IngestionJob:
     """Run (or resume) a job: inline chunk by chunk, or as chunk tasks for the workers."""
-    job, chunks = plan_job(job_id, chunk_size)
+    job, chunks = plan_job(job_id, chunk_size or (CHUNK_SIZE if dispatch else INLINE_CHUNK_SIZE))
     if dispatch:
         from .tasks import ingest_chunk
 
@@ -353,11 +386,29 @@ def run_ingestion_job(job_id: int, chunk_size: int = CHUNK_SIZE, progress=None, 
             ingest_chunk.delay(job_id, chunk)
         return finish_if_complete(job_id)
     pipe = get_pipeline() if chunks else None
+    written: set = set()
+
+    # The next chunk is extracted (pure CPU, no database) in a thread while the current one is
+    # written: the writes mostly wait on the graph store and the database, so the two overlap
+    # despite the GIL. Database reads stay on this thread (and its transaction).
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ahead_of(executor, n):
+        if n >= len(chunks):
+            return None
+        products = _chunk_products(job_id, chunks[n])
+        return products, executor.submit(extract_products, products, pipe)
+
     try:
-        for chunk in chunks:
-            process_chunk(job_id, chunk, pipe=pipe)
-            if progress:
-                progress(IngestionJob.objects.get(pk=job_id))
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            upcoming = ahead_of(executor, 0)
+            for n, chunk in enumerate(chunks):
+                products, extraction = upcoming
+                results = extraction.result()
+                upcoming = ahead_of(executor, n + 1)
+                process_chunk(job_id, chunk, pipe=pipe, prepared=(products, results), written=written)
+                if progress:
+                    progress(IngestionJob.objects.get(pk=job_id))
     except Exception as exc:
         IngestionJob.objects.filter(pk=job_id).update(state=IngestionJob.State.FAILED,
                                                       message=f"{type(exc).__name__}: {exc}"[:2000],
