@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DATASET = Path("/work/shared/datasets/amazon-scientific")
+DATASET = ROOT.parent / "shared" / "datasets" / "amazon-scientific"
 DB_NAME = "kms_tput"
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from .types import ProductText
 
-SCIENTIFIC_ITEMS = Path("/work/shared/datasets/amazon-scientific/Scientific.item.json")
+# ../shared/datasets beside the checkout (the layout CI and the README assume)
+SCIENTIFIC_ITEMS = (Path(__file__).resolve().parents[2] / "shared" / "datasets" / "amazon-scientific"
+                    / "Scientific.item.json")
 
 
 def load_amazon_items(path: str | Path = SCIENTIFIC_ITEMS) -> list[ProductText]:
