@@ -134,10 +134,12 @@ def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fa
             key = (p.graph_uid, f.relation, e.uid)
             best = rels.get(key)
             if best is None or f.confidence > best["props"]["confidence"]:
-                rels[key] = {"src": p.graph_uid, "dst": e.uid, "type": f.relation, "props": {
-                    "status": f.status, "confidence": f.confidence, "extractor": f.extractor,
-                    "extractor_version": f.extractor_version, "field": f.field,
-                    "start": f.start, "end": f.end, "value": f.value, "unit": f.unit}}
+                # The graph carries what queries filter and rank on; the full provenance (span,
+                # field, extractor version) stays on the Fact row in the database.
+                props = {"status": f.status, "confidence": f.confidence, "extractor": f.extractor}
+                if f.value:
+                    props.update(value=f.value, unit=f.unit)
+                rels[key] = {"src": p.graph_uid, "dst": e.uid, "type": f.relation, "props": props}
     if written is not None:
         fresh_nodes = [n for uid, n in nodes.items() if uid.startswith("product:") or uid not in written]
         fresh_rels = [r for k, r in rels.items() if r["type"] != "SUBCATEGORY_OF" or k not in written]
