@@ -25,7 +25,7 @@ CURL="curl -s 'http://127.0.0.1:$PORT/api/v1/users/0/recommendations?k=20'"
 echo
 echo "Recommendations for user 0:"
 echo "  $CURL"
-eval "$CURL" | $PY -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d, indent=1)[:1500]); n=len(d["items"]); print(f"... {n} items from {d[\"source\"]} (model v{d[\"model_version\"]})"); sys.exit(0 if n==20 else 1)'
+eval "$CURL" | $PY scripts/show_recommendations.py 20
 echo "API docs: http://127.0.0.1:$PORT/api/docs   readiness: http://127.0.0.1:$PORT/health/ready"
 if [ "${DEMO_CHECK:-0}" = "1" ]; then exit 0; fi
 echo "Serving on http://127.0.0.1:$PORT (Ctrl-C stops; 'manage.py graphserver stop' stops the graph store)"
