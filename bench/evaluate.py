@@ -62,8 +62,12 @@ def main() -> None:
 
         result = cold_start_experiment(data, cfg)
         print(json.dumps(result, indent=1))
-        out = ROOT / "bench" / "results" / "evaluate_scientific_coldstart.json"
-        out.write_text(json.dumps(result, indent=1))
+        # Stored beside the main figures, under "cold_start", leaving them untouched.
+        out = Path(args.out)
+        merged = json.loads(out.read_text()) if out.exists() else {"models": {}}
+        merged["cold_start"] = result
+        out.write_text(json.dumps(merged, indent=1))
+        print(f"wrote {out} (cold_start)")
         return
 
     start = time.perf_counter()

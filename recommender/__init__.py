@@ -1,1 +1,8 @@
-"""Recommendation models, training, evaluation and serving index (no Django here)."""
+"""Recommendation models, training, evaluation and serving index (no Django here).
+
+    from recommender.data import InteractionData, leave_last_out, load_scientific
+    from recommender.knowledge import catalogue_triples, with_entities
+    from recommender.training import TrainConfig, TrainedModel, train
+    from recommender.serving import RecommendationIndex
+    from recommender.explain import ExplanationGraph
+"""

@@ -20,7 +20,7 @@ from recommender.metrics import evaluate
 from recommender.scoring import FitContext, Knowledge, normalise_rows, pick_device, seed_everything
 from recommender.training import TrainConfig, _normalised_matrix, build_component
 
-COLD_COMPONENTS = ("popularity", "itemcf_recent", "kgcn", "kgsasrec")
+COLD_COMPONENTS = ("popularity", "itemcf_recent", "entitycf", "kgcn", "kgsasrec")
 
 
 def cold_split(data: InteractionData, fraction: float = 0.1, seed: int = 0) -> tuple[Split, np.ndarray]:
@@ -71,6 +71,9 @@ def cold_start_experiment(data: InteractionData, cfg: TrainConfig, fraction: flo
     }
     scorers = {n: (lambda m: lambda u: m.score(u, [test_hist[i] for i in u.tolist()]))(m) for n, m in models.items()}
     scorers["fusion"] = lambda u: fused_scores(models, weights, u, [test_hist[i] for i in u.tolist()])
+    cold_mask = torch.as_tensor(is_cold)
+    scorers["fusion_cold_aware"] = lambda u: fused_scores(models, weights, u, [test_hist[i] for i in u.tolist()],
+                                                          cold=cold_mask)
     results = {}
     for n, fn in scorers.items():
         results[n] = {g: evaluate(fn, test_hist, test_t, ks=(20,), users=users) for g, users in groups.items()}

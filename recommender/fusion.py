@@ -25,10 +25,27 @@ class FusionWeights:
         return {k: v for k, v in self.weights.items() if v > 0}
 
 
-def fused_scores(components: dict[str, Scorer], weights: FusionWeights, users: torch.Tensor, histories: Histories) -> torch.Tensor:
+INDUCTIVE = ("kgcn", "kgsasrec", "entitycf")  # components that can score an item with no interactions
+
+
+def fused_scores(components: dict[str, Scorer], weights: FusionWeights, users: torch.Tensor, histories: Histories,
+                 cold: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted sum of per-user z-scores.
+
+    ``cold`` (bool, n_items) marks items with no interactions: for them, components that can
+    only score from interactions would say "unknown", not "bad", so their z-scores there are
+    replaced by the mean z-score of the knowledge-based (inductive) components.
+    """
+    z = {name: normalise_rows(components[name].score(users, histories)) for name in weights.active()}
+    inductive = [n for n in z if n in INDUCTIVE]
+    if cold is not None and cold.any() and inductive:
+        imputed = torch.stack([z[n][:, cold] for n in inductive]).mean(0)
+        for n in z:
+            if n not in INDUCTIVE:
+                z[n][:, cold] = imputed
     out = None
     for name, w in weights.active().items():
-        s = w * normalise_rows(components[name].score(users, histories))
+        s = w * z[name]
         out = s if out is None else out + s
     if out is None:
         raise ValueError("fusion has no component with a positive weight")

@@ -43,8 +43,9 @@ class SequenceEncoder(nn.Module):
             deg = np.asarray(item_entity.sum(axis=1)).ravel()
             m = sp.diags(np.divide(1.0, deg, out=np.zeros_like(deg), where=deg > 0)) @ item_entity
             m = sp.coo_matrix(m)
+            index = torch.as_tensor(np.vstack([m.row, m.col]).astype(np.int64))
             self.register_buffer("item_entity", torch.sparse_coo_tensor(
-                np.vstack([m.row, m.col]), m.data.astype(np.float32), m.shape).coalesce())
+                index, torch.as_tensor(m.data.astype(np.float32)), m.shape, check_invariants=True).coalesce())
         self.register_buffer("id_mask", torch.ones(n_items + 1))  # 0 for items never seen in training
         layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim * 2, dropout=dropout,
                                            batch_first=True, norm_first=True, activation="gelu")

@@ -104,4 +104,6 @@ def _item_vectors(model: TrainedModel) -> torch.Tensor | None:
     for c in model.components.values():
         if isinstance(c, GraphRecommender):
             return torch.nn.functional.normalize(c.item_emb, dim=1)
+        if hasattr(c, "item_vectors"):  # the sequence model's (entity-aware) item table
+            return torch.nn.functional.normalize(c.item_vectors(), dim=1)
     return None

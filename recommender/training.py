@@ -22,7 +22,7 @@ from recommender.data import InteractionData, leave_last_out
 from recommender.fusion import FusionWeights, fused_scores, search_weights
 from recommender.lightgcn import GraphRecommender
 from recommender.metrics import evaluate
-from recommender.neighbourhood import ItemCF, UserCF
+from recommender.neighbourhood import EntityCF, ItemCF, UserCF
 from recommender.popularity import Popularity
 from recommender.scoring import FitContext, Histories, Knowledge, Scorer, normalise_rows, pick_device, seed_everything
 
@@ -72,6 +72,11 @@ def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, kno
         return c
     if name == "usercf":
         return UserCF(n_items, cfg.usercf_neighbours)
+    if name == "entitycf":
+        from recommender.knowledge import item_entity_matrix
+
+        return EntityCF(n_items, item_entity_matrix(knowledge.item_entity, n_items, knowledge.n_entities),
+                        cfg.cf_neighbours)
     if name == "lightgcn":
         return GraphRecommender(n_users, n_items, layers=cfg.layers, **graph_kw)
     if name == "bprmf":
@@ -91,7 +96,7 @@ def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, kno
 
 
 def component_from_state(kind: str, state: dict) -> Scorer:
-    classes: dict[str, type[Scorer]] = {"Popularity": Popularity, "ItemCF": ItemCF, "UserCF": UserCF,
+    classes: dict[str, type[Scorer]] = {"Popularity": Popularity, "ItemCF": ItemCF, "UserCF": UserCF, "EntityCF": EntityCF,
                                         "GraphRecommender": GraphRecommender}
     if kind == "SequentialRecommender":
         from recommender.sequential import SequentialRecommender

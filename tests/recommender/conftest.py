@@ -3,11 +3,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from recommender.data import InteractionData  # noqa: E402
 from recommender.knowledge import with_entities  # noqa: E402
+
+# Tiny tensors: one thread avoids OpenMP spin-waiting on a shared machine.
+torch.set_num_threads(1)
 
 
 def synthetic(n_users: int = 120, n_items: int = 48, n_groups: int = 4, seed: int = 0) -> InteractionData:

@@ -70,3 +70,16 @@ def test_sequential_trains_and_scores_cold_item_from_entities(data, tmp_path):
     loaded = SequentialRecommender.from_state(model.state())
     loaded.prepare(hist)
     torch.testing.assert_close(loaded.score(torch.arange(5), hist[:5]), model.score(torch.arange(5), hist[:5]))
+
+
+def test_entitycf_scores_item_without_interactions(data):
+    from recommender.knowledge import item_entity_matrix
+    from recommender.neighbourhood import EntityCF
+
+    cold = 5
+    hist = [[i for i in h if i != cold] for h in data.sequences]
+    cf = EntityCF(data.n_items, item_entity_matrix(data.item_entity, data.n_items, len(data.entity_ids)), 10)
+    cf.prepare(hist)
+    s = cf.score(torch.arange(data.n_users), hist)[:, cold]
+    own = [u for u in range(data.n_users) if u % 4 == cold % 4]
+    assert (s[own] > 0).all()
