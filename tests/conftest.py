@@ -77,3 +77,11 @@ def models_dir(settings, tmp_path):
     index_cache.clear()
     yield settings.KMS_MODELS_DIR
     index_cache.clear()
+
+
+from tests.slices import _scientific_slice  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def scientific_slice():
+    return _scientific_slice

@@ -2,7 +2,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.platform.conftest import _scientific_slice
+from tests.slices import _scientific_slice
 
 
 @pytest.fixture(autouse=True)

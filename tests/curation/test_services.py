@@ -213,11 +213,9 @@ def test_re_extraction_keeps_curated_facts(kms_graph, role_users, models_dir):
     from kms.catalogue.services import upsert_products
     from kms.knowledge.services import ingest_products
 
-    spec = importlib.util.spec_from_file_location(
-        "platform_conftest", Path(__file__).resolve().parents[1] / "platform" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    products, _ = module._scientific_slice(3)
+    from tests.slices import _scientific_slice
+
+    products, _ = _scientific_slice(3)
     ids = upsert_products(products).created
     ingest_products(list(Product.objects.filter(pk__in=ids)))
     facts = list(Fact.objects.filter(product_id__in=ids).order_by("id")[:2])

@@ -1,0 +1,56 @@
+"""A merge reaches the graph store, the NLP rules, and the explanations of the next trained model."""
+from collections import Counter
+
+import pytest
+
+from kms.catalogue.models import Product
+from kms.catalogue.services import upsert_products
+from kms.curation.services import deliver_outbox, merge_entities
+from kms.events.services import record_events
+from kms.knowledge.models import Entity, Fact, IngestionJob
+from kms.knowledge.services import build_knowledge_base, run_ingestion_job
+from kms.recs.services import train_model
+from recommender.explain import ExplanationGraph
+from recommender.training import TrainedModel
+
+TINY = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf", "lightgcn"],
+        "dim": 8, "layers": 1, "epochs": 5, "eval_every": 5, "patience": 1, "threads": 1}
+
+
+def _explain(version, item, history_item):
+    graph = ExplanationGraph.from_model(TrainedModel.load(version.path))
+    return graph.explain(item.graph_uid, history=[history_item.graph_uid])
+
+
+@pytest.mark.django_db
+def test_merge_reaches_graph_rules_and_next_model(kms_graph, models_dir, scientific_slice, role_users):
+    products, events = scientific_slice(80)
+    upsert_products(products)
+    run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
+    record_events(events)
+
+    brand_facts = Fact.objects.filter(relation="HAS_BRAND", field="brand").select_related("entity", "product")
+    top = [uid for uid, _ in Counter(f.entity.uid for f in brand_facts).most_common(2)]
+    keep, drop = Entity.objects.get(uid=top[0]), Entity.objects.get(uid=top[1])
+    keep_item = next(f.product for f in brand_facts if f.entity_id == keep.pk)
+    drop_item = next(f.product for f in brand_facts if f.entity_id == drop.pk)
+
+    before = _explain(train_model(TINY), keep_item, drop_item)
+    assert before is None or all(e.relation != "HAS_BRAND" for e in before.edges)
+
+    merge_entities(role_users["curator"], keep.pk, drop.pk, reason="same company")
+    deliver_outbox()  # on commit in production; the test's transaction never commits
+
+    # graph store: the dropped brand's products now point at the kept brand; the node is gone
+    assert kms_graph.node(drop.uid) is None
+    rels = {(r["type"], r["dst"]) for r in kms_graph.relationships_of(drop_item.graph_uid)}
+    assert ("HAS_BRAND", keep.uid) in rels
+    # NLP rules: the dropped name now links to the kept entity
+    kb = build_knowledge_base()
+    assert kb.link("BRAND", drop.name) == keep.uid.split(":", 1)[1]
+    # the next model explains through the merged brand
+    after = _explain(train_model(TINY), keep_item, drop_item)
+    assert after is not None and after.kind == "shared_entity"
+    assert any(e.relation == "HAS_BRAND" and e.target == f"entity:{keep.uid}" for e in after.edges), after
+    assert keep.name in after.text
+    assert Product.objects.filter(pk=drop_item.pk, facts__entity=keep, facts__relation="HAS_BRAND").exists()
