@@ -62,6 +62,19 @@ def current_ner_dir() -> Path | None:
     return None
 
 
+def train_nlp_models(n_iter: int = 6, seed: int = 0, log=print) -> dict:
+    """Train the NER, brand and category models on the catalogue (weak supervision from its
+    structured fields), save a versioned artefact and make ingestion use it from now on."""
+    from nlp.training import train_ner
+
+    version = timezone.now().strftime("ner-%Y%m%d-%H%M%S")
+    out = nlp_dir() / version
+    products = [product_text(p) for p in Product.objects.all().iterator()]
+    scores = train_ner(products, out, n_iter=n_iter, seed=seed, log=log)
+    (nlp_dir() / "CURRENT").write_text(version)
+    return scores | {"artefact": version}
+
+
 def product_text(p: Product) -> nlp.ProductText:
     return nlp.ProductText(uid=p.pk, title=p.title, description=p.description, brand=p.brand,
                            categories=list(p.category_path), attributes=dict(p.attributes))
