@@ -26,7 +26,8 @@ def first_time_reaching(curve, level):
 
 def main():
     ours = json.loads((RESULTS / "evaluate_scientific.json").read_text())
-    peers = json.loads((RESULTS / "peers_scientific.json").read_text())
+    # every peer run on this machine: the main run plus reruns with longer budgets
+    peer_files = sorted(RESULTS.glob("peers_scientific*.json"))
     models = {}
     for name, m in ours["models"].items():
         if "[" in name:  # ablations
@@ -36,11 +37,13 @@ def main():
     components = [n for n in ours.get("fusion_weights", {})]
     models[OURS]["train_seconds"] = round(sum(ours["train_seconds"].get(n, 0.0) for n in components)
                                           + ours["train_seconds"].get("fusion_search", 0.0), 1)
-    for name, m in peers["models"].items():
-        models[f"peer:{name}"] = {"recall@20": m["recall@20"], "ndcg@20": m["ndcg@20"],
-                                  "train_seconds": m.get("train_seconds"), "peer": True,
-                                  "valid_ndcg@20": m.get("valid_ndcg@20"),
-                                  "seconds_to_best_valid": m.get("seconds_to_best_valid")}
+    for path in peer_files:
+        suffix = path.stem.removeprefix("peers_scientific").strip("_")
+        for name, m in json.loads(path.read_text())["models"].items():
+            models[f"peer:{name}" + (f" ({suffix})" if suffix else "")] = {
+                "recall@20": m["recall@20"], "ndcg@20": m["ndcg@20"], "train_seconds": m.get("train_seconds"),
+                "peer": True, "valid_ndcg@20": m.get("valid_ndcg@20"),
+                "seconds_to_best_valid": m.get("seconds_to_best_valid")}
     best_peer = max((n for n in models if models[n]["peer"]), key=lambda n: models[n]["ndcg@20"])
     best_valid_peer = max((n for n in models if models[n]["peer"]), key=lambda n: models[n].get("valid_ndcg@20") or 0)
     ratio = models[OURS]["ndcg@20"] / models[best_peer]["ndcg@20"]
@@ -68,13 +71,13 @@ def main():
                        "best_component": best_cold,
                        "best_component_recall@20_cold": cold[best_cold]["cold"]["recall@20"] if best_cold else None,
                        "best_component_recall@20_warm": cold[best_cold]["warm"]["recall@20"] if best_cold else None},
-        "sources": ["bench/results/evaluate_scientific.json", "bench/results/peers_scientific.json"],
+        "sources": ["bench/results/evaluate_scientific.json"] + [f"bench/results/{p.name}" for p in peer_files],
     }
     (RESULTS / "recommender_scientific.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"{'model':28s} {'Recall@20':>9s} {'NDCG@20':>8s} {'train s':>8s}")
+    print(f"{'model':36s} {'Recall@20':>9s} {'NDCG@20':>8s} {'train s':>8s}")
     for name, m in sorted(models.items(), key=lambda kv: -kv[1]["ndcg@20"]):
         ts = m["train_seconds"]
-        print(f"{name:28s} {m['recall@20']:9.4f} {m['ndcg@20']:8.4f} {(f'{ts:.0f}' if ts is not None else ''):>8}")
+        print(f"{name:36s} {m['recall@20']:9.4f} {m['ndcg@20']:8.4f} {(f'{ts:.0f}' if ts is not None else ''):>8}")
     print(f"\nours ({OURS}) / best peer ({best_peer}) NDCG@20 = {ratio:.3f} (bar: >= 1.15)")
     s = report["speed"]
     print(f"best peer on validation: {best_valid_peer} {target:.4f} after {peer_seconds:.0f}s; "

@@ -35,8 +35,9 @@ def _to_index(token2id: dict[str, int], n: int) -> np.ndarray:
 
 class RecBolePeer:
     def __init__(self, model_name: str, data_dir: Path, name: str, split, config_overrides: dict, log=print,
-                 max_fit_seconds: float | None = None):
+                 max_fit_seconds: float | None = None, min_epochs: int = 0):
         self.model_name = model_name
+        self.min_epochs = min_epochs
         self.max_fit_seconds = max_fit_seconds
         self.data_dir = Path(data_dir)
         self.name = name
@@ -205,6 +206,10 @@ class RecBolePeer:
                     f"valid ndcg@20 {score:.5f} recall@20 {res['recall@20']:.4f} "
                     f"train {self.train_seconds:7.1f}s wall {wall:7.1f}s"
                 )
+                if self._epoch + 1 < peer.min_epochs:
+                    # Warm-up: the patience counter only starts once min_epochs are done (so a
+                    # lucky early epoch cannot end training at min_epochs).
+                    self.cur_step = 0
                 if peer.max_fit_seconds is not None and wall >= peer.max_fit_seconds:
                     # Wall-time budget spent: keep this epoch if it is the best, then make
                     # RecBole's early_stopping() stop (no improvement + exhausted patience).
@@ -251,6 +256,7 @@ class RecBolePeer:
             "epochs_run": len(curve),
             "stopped_by": trainer.stopped_by,
             "max_fit_seconds": self.max_fit_seconds,
+            "min_epochs": self.min_epochs,
             "valid_curve": [[round(c[0], 3), round(c[3], 6)] for c in curve],
             "valid_curve_wall": [[round(c[1], 3), round(c[3], 6)] for c in curve],
         }
