@@ -274,17 +274,57 @@ def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
     return {"user": external_id, "source": source, "model_version": index_cache.version_id, "items": items}
 
 
+class _ProductRows:
+    """Title/brand/category of products for responses, kept in memory for PRODUCT_TTL seconds so
+    a recommendation request costs one query (the user's history) instead of two. Saves and
+    deletes in this process drop their entries at once; other processes see them within the TTL."""
+
+    PRODUCT_TTL = 30.0
+    MAX_ENTRIES = 200_000
+
+    def __init__(self):
+        self.rows: dict[str, tuple[float, tuple]] = {}
+        self.lock = threading.Lock()
+
+    def get_many(self, ext_ids: list[str]) -> dict[str, tuple]:
+        now = time.monotonic()
+        out, missing = {}, []
+        for ext in ext_ids:
+            hit = self.rows.get(ext)
+            if hit is not None and now - hit[0] < self.PRODUCT_TTL:
+                out[ext] = hit[1]
+            else:
+                missing.append(ext)
+        if missing:
+            fetched = {ext: (title, brand, cats or []) for ext, title, brand, cats in Product.objects
+                       .filter(external_id__in=missing).values_list("external_id", "title", "brand", "category_path")}
+            with self.lock:
+                if len(self.rows) > self.MAX_ENTRIES:
+                    self.rows.clear()
+                for ext, row in fetched.items():
+                    self.rows[ext] = (now, row)
+            out.update(fetched)
+        return out
+
+    def forget(self, ext_id: str) -> None:
+        self.rows.pop(ext_id, None)
+
+
+product_rows = _ProductRows()
+
+
 def _attach_products(recs: list[tuple[str, float]], category: str | None = None) -> list[dict]:
     ext_ids = [uid.split(":", 1)[1] for uid, _ in recs]
-    products = {p.external_id: p for p in Product.objects.filter(external_id__in=ext_ids)}
+    products = product_rows.get_many(ext_ids)
     out = []
     for (uid, score), ext in zip(recs, ext_ids):
-        p = products.get(ext)
-        if p is None:
+        row = products.get(ext)
+        if row is None:
             continue
-        if category and not any(category.lower() in c.lower() for c in p.category_path):
+        title, brand, cats = row
+        if category and not any(category.lower() in c.lower() for c in cats):
             continue
-        out.append({"product": ext, "title": p.title, "brand": p.brand, "score": round(float(score), 6)})
+        out.append({"product": ext, "title": title, "brand": brand, "score": round(float(score), 6)})
     return out
 
 
