@@ -25,7 +25,7 @@ from typing import Iterable, Optional
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .category import CategoryClassifier
+from .category import CategoryClassifier, TitleClassifierComponent
 from .measures import find_model_numbers
 from .normalize import clean_text
 
@@ -230,39 +230,15 @@ def choose_thresholds(spans: list, preds: list, golds: list,
     return best[1], best[0]
 
 
-class BrandComponent:
-    """spaCy wrapper: sets ``doc.user_data["brand"]`` on title docs."""
+class BrandComponent(TitleClassifierComponent):
+    """Sets ``doc.user_data["brand"]`` on title docs."""
 
-    def __init__(self, classifier: Optional[BrandClassifier] = None) -> None:
-        self.classifier = classifier or BrandClassifier()
+    classifier_class = BrandClassifier
 
-    def __call__(self, doc: Doc) -> Doc:
-        return next(self.pipe([doc]))
-
-    def pipe(self, docs, batch_size: int = 256):
-        batch: list[Doc] = []
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= batch_size:
-                yield from self._classify(batch)
-                batch = []
-        yield from self._classify(batch)
-
-    def _classify(self, docs: list[Doc]):
-        todo = [d for d in docs if d.user_data.get("field", "title") == "title"]
-        preds = self.classifier.predict([(d.text, d.user_data.get("context", "")) for d in todo])
-        for doc, pred in zip(todo, preds):
-            if pred is not None:
-                brand, score, start, end = pred
-                doc.user_data["brand"] = (brand, score, "title", start, end)
-        return docs
-
-    def to_disk(self, path, exclude=tuple()):
-        self.classifier.to_disk(path)
-
-    def from_disk(self, path, exclude=tuple()):
-        self.classifier = BrandClassifier.from_disk(path)
-        return self
+    def apply(self, doc: Doc, pred) -> None:
+        if pred is not None:
+            brand, score, start, end = pred
+            doc.user_data["brand"] = (brand, score, "title", start, end)
 
 
 @Language.factory("brand_classifier")

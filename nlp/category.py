@@ -157,11 +157,14 @@ def _normalise_rows(m: sparse.csr_matrix) -> sparse.csr_matrix:
     return (sparse.diags(1.0 / norms).astype(np.float32) @ m).tocsr()
 
 
-class CategoryComponent:
-    """spaCy wrapper: classifies docs marked ``doc.user_data["field"] == "title"``."""
+class TitleClassifierComponent:
+    """spaCy component around a classifier of title docs (``doc.user_data["field"] == "title"``),
+    predicting in batches; subclasses name the classifier class and where a prediction goes."""
 
-    def __init__(self, classifier: Optional[CategoryClassifier] = None) -> None:
-        self.classifier = classifier or CategoryClassifier()
+    classifier_class: type
+
+    def __init__(self, classifier=None) -> None:
+        self.classifier = classifier or self.classifier_class()
 
     def __call__(self, doc: Doc) -> Doc:
         return next(self.pipe([doc]))
@@ -177,18 +180,29 @@ class CategoryComponent:
 
     def _classify(self, docs: list[Doc]):
         todo = [d for d in docs if d.user_data.get("field", "title") == "title"]
-        preds = self.classifier.predict(
-            [(d.text, d.user_data.get("context", "")) for d in todo])
-        for doc, cats in zip(todo, preds):
-            doc.cats = cats
+        preds = self.classifier.predict([(d.text, d.user_data.get("context", "")) for d in todo])
+        for doc, pred in zip(todo, preds):
+            self.apply(doc, pred)
         return docs
+
+    def apply(self, doc: Doc, pred) -> None:
+        raise NotImplementedError
 
     def to_disk(self, path, exclude=tuple()):
         self.classifier.to_disk(path)
 
     def from_disk(self, path, exclude=tuple()):
-        self.classifier = CategoryClassifier.from_disk(path)
+        self.classifier = self.classifier_class.from_disk(path)
         return self
+
+
+class CategoryComponent(TitleClassifierComponent):
+    """Sets ``doc.cats`` on title docs."""
+
+    classifier_class = CategoryClassifier
+
+    def apply(self, doc: Doc, pred) -> None:
+        doc.cats = pred
 
 
 @Language.factory("category_classifier")
