@@ -6,6 +6,7 @@ can point at what was wrong. Unexpected exceptions still answer in this shape (c
 """
 import logging
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -40,6 +41,10 @@ def _code(exc) -> str:
 
 def exception_handler(exc, context):
     response = drf_handler(exc, context)
+    if response is None and isinstance(exc, RequestDataTooBig):
+        return error_response(str(exc), {"body": [str(exc)]}, code="body_too_large", status_code=413)
+    if response is None and isinstance(exc, SuspiciousOperation):  # Django answers these with a 400 too
+        return error_response("bad request", code="bad_request")
     if response is None:
         log.exception("unhandled error in %s", context.get("view").__class__.__name__, exc_info=exc)
         return error_response("internal error", code="server_error",

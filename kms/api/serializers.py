@@ -51,8 +51,9 @@ class ProductChangeResponse(serializers.Serializer):
 
 
 class ShopUserSerializer(serializers.ModelSerializer):
-    events = serializers.IntegerField(read_only=True, required=False,
-                                      help_text="number of recorded events (detail view only)")
+    # Not read_only: a read-only field is "required" in the response schema, and only the detail
+    # view counts events. The serializer is used for responses only.
+    events = serializers.IntegerField(required=False, help_text="number of recorded events (detail view only)")
 
     class Meta:
         model = ShopUser
@@ -299,7 +300,18 @@ class TrainRequest(serializers.Serializer):
         unknown = sorted(set(params) - known)
         if unknown:
             raise serializers.ValidationError(f"unknown TrainConfig fields: {', '.join(unknown[:10])}")
+        too_big = [k for k, limit in TRAIN_LIMITS.items()
+                   if isinstance(params.get(k), (int, float)) and not 0 <= params[k] <= limit]
+        if too_big:
+            raise serializers.ValidationError(
+                "out of range: " + ", ".join(f"{k} (0..{TRAIN_LIMITS[k]})" for k in too_big))
         return params
+
+
+# A write key must not be able to tie up the training worker for days.
+TRAIN_LIMITS = {"epochs": 1000, "seq_epochs": 1000, "dim": 512, "layers": 6, "patience": 50,
+                "seq_len": 200, "seq_layers": 6, "seq_heads": 16, "cf_neighbours": 1000,
+                "usercf_neighbours": 1000, "batch_size": 65536, "seq_batch_size": 8192, "eval_every": 100}
 
 
 class TrainQueued(serializers.Serializer):
@@ -321,6 +333,17 @@ class ModelVersionSerializer(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     activated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ErrorDetail(serializers.Serializer):
+    code = serializers.CharField(help_text="machine-readable: invalid, not_found, not_authenticated, ...")
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                   help_text="field path (k, body, products.3.title) -> messages")
+
+
+class ErrorResponse(serializers.Serializer):
+    error = ErrorDetail()
 
 
 class PingResponse(serializers.Serializer):

@@ -22,5 +22,6 @@ urlpatterns = [
     path("jobs/ingest/<int:job_id>", views.IngestionJobDetail.as_view(), name="jobs-ingest-detail"),
     path("jobs/train", views.TrainingJobs.as_view(), name="jobs-train"),
     path("jobs/train/<int:version_id>", views.TrainingJobDetail.as_view(), name="jobs-train-detail"),
-    re_path(r"^.*$", views.UnknownEndpoint.as_view(), name="unknown-endpoint"),
+    # [\s\S], not ".": a path with a newline in it must get the JSON 404 too, not Django's HTML page.
+    re_path(r"^[\s\S]*$", views.UnknownEndpoint.as_view(), name="unknown-endpoint"),
 ]

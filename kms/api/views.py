@@ -1,6 +1,8 @@
 """Thin REST views: validate input, call a service, shape the output."""
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
@@ -24,6 +26,7 @@ from . import serving
 from . import serializers as api
 from .errors import NotFound, error_response
 from .parsers import JSONLinesParser, JSONParser, NDJSONParser
+from .schema import ApiSchema
 
 MAX_BULK = 5000
 PARSERS = [JSONParser, NDJSONParser, JSONLinesParser]
@@ -73,8 +76,30 @@ class Cursor(CursorPagination):
         return super().get_page_size(request)
 
 
-class ApiView(APIView):
+class CheckedInput:
+    """Input the database cannot hold is a 400, not a 500: NUL in a path parameter (PostgreSQL text
+    refuses it) and a query string that is not UTF-8 once percent-decoded."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication and permissions first
+        for name, value in kwargs.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise exceptions.ValidationError({name: ["must not contain NUL characters"]})
+        query = request.META.get("QUERY_STRING", "")
+        if "%" in query or not query.isascii():
+            try:
+                raw = unquote_to_bytes(query.encode("latin-1"))  # WSGI strings carry bytes as latin-1
+            except UnicodeEncodeError:
+                return
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise exceptions.ValidationError({"query": ["the query string is not valid UTF-8"]})
+
+
+class ApiView(CheckedInput, APIView):
     parser_classes = PARSERS
+    schema = ApiSchema()
 
 
 class Ping(ApiView):
@@ -92,13 +117,14 @@ def _upsert_and_ingest(records: list) -> tuple[object, IngestionJob | None]:
     return result, job
 
 
-class ProductList(generics.ListAPIView):
+class ProductList(CheckedInput, generics.ListAPIView):
     """Products (cursor-paginated, filter by ``brand``/``category``); POST upserts one product, a JSON
     array or JSON Lines (``application/x-ndjson``) and starts an ingestion job for the changed ones."""
 
     serializer_class = api.ProductSerializer
     pagination_class = Cursor
     parser_classes = PARSERS
+    schema = ApiSchema()
 
     def get_queryset(self):
         f = _query(api.ProductFilter, self.request)
@@ -196,15 +222,16 @@ def _user(user_id: str) -> ShopUser:
     return user
 
 
-class UserList(generics.ListAPIView):
+class UserList(CheckedInput, generics.ListAPIView):
     """Shop users (cursor-paginated); POST registers one (they are also created by their first event)."""
 
     serializer_class = api.ShopUserSerializer
     pagination_class = Cursor
     parser_classes = PARSERS
     queryset = ShopUser.objects.all()
+    schema = ApiSchema()
 
-    @extend_schema(request=api.ShopUserWrite, responses={201: api.ShopUserSerializer})
+    @extend_schema(request=api.ShopUserWrite, responses={201: api.ShopUserSerializer, 409: api.ErrorResponse})
     def post(self, request):
         data = _body(api.ShopUserWrite, request)
         user, created = ShopUser.objects.get_or_create(external_id=data["external_id"])
@@ -231,11 +258,11 @@ class UserDetail(ApiView):
             rename_user(user, data["external_id"])
         return Response(api.ShopUserSerializer(user).data)
 
-    @extend_schema(request=api.ShopUserWrite, responses=api.ShopUserSerializer)
+    @extend_schema(request=api.ShopUserWrite, responses={200: api.ShopUserSerializer, 409: api.ErrorResponse})
     def put(self, request, user_id: str):
         return self._rename(request, user_id)
 
-    @extend_schema(request=api.ShopUserWrite, responses=api.ShopUserSerializer)
+    @extend_schema(request=api.ShopUserWrite, responses={200: api.ShopUserSerializer, 409: api.ErrorResponse})
     def patch(self, request, user_id: str):
         return self._rename(request, user_id)
 
@@ -246,7 +273,7 @@ class UserDetail(ApiView):
 
 
 class UserEvents(ApiView):
-    @extend_schema(responses=api.DeletedResponse)
+    @extend_schema(responses={200: api.DeletedResponse})
     def delete(self, request, user_id: str):
         """Erase the user's events from the database and the graph store (the user stays)."""
         _user(user_id)
@@ -336,7 +363,7 @@ class EntityList(ApiView):
 
 
 class GraphNode(ApiView):
-    @extend_schema(responses=api.NodeResponse)
+    @extend_schema(responses={200: api.NodeResponse, 503: api.ErrorResponse})
     def get(self, request, uid: str):
         """A node of the graph by uid (product:…, user:…, brand:…, category:…, material:…)."""
         props = _graph_read(lambda store, uid: store.node(uid), uid=uid)
@@ -346,7 +373,7 @@ class GraphNode(ApiView):
 
 
 class GraphNeighbours(ApiView):
-    @extend_schema(parameters=[api.NeighboursQuery], responses=api.NeighboursResponse)
+    @extend_schema(parameters=[api.NeighboursQuery], responses={200: api.NeighboursResponse, 503: api.ErrorResponse})
     def get(self, request, uid: str):
         q = _query(api.NeighboursQuery, request)
         types = [t.strip() for t in q.get("rel", "").split(",") if t.strip()] or None
@@ -360,7 +387,7 @@ class GraphNeighbours(ApiView):
 
 
 class GraphPaths(ApiView):
-    @extend_schema(parameters=[api.PathQuery], responses=api.PathsResponse)
+    @extend_schema(parameters=[api.PathQuery], responses={200: api.PathsResponse, 503: api.ErrorResponse})
     def get(self, request):
         """Shortest paths (up to ``max_hops`` relationships) between two nodes."""
         q = _query(api.PathQuery, request)
@@ -419,7 +446,7 @@ class TrainingJobs(ApiView):
         """Model versions, newest first (a running training job is a version in state ``training``)."""
         return Response([_version_dict(v) for v in ModelVersion.objects.order_by("-id")[:50]])
 
-    @extend_schema(request=api.TrainRequest, responses={202: api.TrainQueued})
+    @extend_schema(request=api.TrainRequest, responses={202: api.TrainQueued, 409: api.ErrorResponse})
     def post(self, request):
         """Queue a training run (``kms.recs.tasks.train``); its progress is the newest model version."""
         from kms.recs.tasks import train

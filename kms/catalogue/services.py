@@ -72,12 +72,18 @@ def clean_product(record) -> dict:
     if not isinstance(categories, list) or not all(isinstance(c, str) and len(c) <= 255 for c in categories):
         errors["category_path"] = "must be a list of strings (or a comma-separated string)"
         categories = []
+    if any("\x00" in c for c in categories):
+        errors["category_path"] = "contains NUL bytes"
     attributes = record.get("attributes") or {}
     if not isinstance(attributes, dict):
         errors["attributes"] = "must be an object"
         attributes = {}
-    elif len(json.dumps(attributes, default=str)) > 20_000:
-        errors["attributes"] = "is larger than 20000 bytes"
+    else:
+        encoded = json.dumps(attributes, default=str)
+        if len(encoded) > 20_000:
+            errors["attributes"] = "is larger than 20000 bytes"
+        elif "\\u0000" in encoded:
+            errors["attributes"] = "contains NUL bytes"
     if errors:
         raise ProductValidationError(errors)
     return {"external_id": external_id, "title": title, "description": description, "brand": brand,

@@ -72,7 +72,7 @@ def clean_event(record) -> tuple[dict | None, dict]:
         errors["user"] = "is required (string id, ≤128 characters)"
     if product is None:
         errors["product"] = "is required (string id, ≤128 characters)"
-    if etype not in EVENT_TYPES:
+    if not isinstance(etype, str) or etype not in EVENT_TYPES:
         errors["type"] = f"must be one of {sorted(EVENT_TYPES)}"
     if ts is None:
         errors["timestamp"] = "must be an ISO 8601 datetime or a Unix time"

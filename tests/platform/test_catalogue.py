@@ -79,3 +79,20 @@ def test_events_reach_the_graph_store(kms_graph):
     record_events([{"user": "u1", "product": "sku-1", "type": "purchase", "event_id": "e1"}])
     assert kms_graph.count_relationships("INTERACTED") == 1
     assert Interaction.objects.get(event_id="e1").in_graph
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("record, field", [
+    ({"external_id": "x", "title": "ok", "category_path": ["a\x00b"]}, "category_path"),
+    ({"external_id": "x", "title": "ok", "attributes": {"k": "v\x00"}}, "attributes"),
+])
+def test_nul_in_nested_fields_is_a_clear_error(record, field):
+    result = upsert_products([record])
+    assert result.errors and field in result.errors[0]["errors"]
+
+
+@pytest.mark.django_db
+def test_event_type_must_be_a_string():
+    upsert_products([GOOD])
+    result = record_events([{"user": "u", "product": "sku-1", "type": {"x": 1}}], push_to_graph=False)
+    assert "type" in result.errors[0]["errors"]
