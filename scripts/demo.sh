@@ -12,7 +12,7 @@ PY=.venv/bin/python
 $PY manage.py migrate -v0
 $PY manage.py import_catalogue --scientific | tail -n 12
 $PY manage.py ingest
-$PY manage.py train --params "${DEMO_TRAIN_PARAMS:-{\}}"
+$PY manage.py train --params "${DEMO_TRAIN_PARAMS:-{\"epochs\": 60\}}"
 .venv/bin/gunicorn kms.wsgi:application --bind 127.0.0.1:$PORT --workers 2 --timeout 120 \
   --access-logfile - --log-level warning &
 SERVER=$!
