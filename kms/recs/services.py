@@ -328,10 +328,6 @@ def _attach_products(recs: list[tuple[str, float]], category: str | None = None)
     return out
 
 
-def known_user(external_id: str) -> bool:
-    return ShopUser.objects.filter(external_id=external_id).exists()
-
-
 def similar_products(external_id: str, k: int = 20) -> dict:
     index = index_cache.get()
     uid = f"product:{external_id}"
