@@ -11,5 +11,7 @@ export CELERY_BROKER_URL=${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}
 export KMS_DATA_DIR=${KMS_DATA_DIR:-$(mktemp -d)}
 .venv/bin/python -m pytest "$@"
 rc=$?
+# a test that used the zero-setup default may have started the local graph server: stop it
+.venv/bin/python manage.py graphserver stop >/dev/null 2>&1 || true
 if [ $rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi
 exit $rc
