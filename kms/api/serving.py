@@ -1,61 +1,19 @@
-"""Fast read paths for the API on top of ``kms.recs.services``.
+"""API read paths on top of ``kms.recs.services``: explanations and content-based similar items.
 
-Per request: one query for the user's history, one for the product rows, and a lookup/small
-matmul in the active model's in-memory index. Without a model the popularity ranking is served
-from memory (refreshed every POPULAR_SECONDS) instead of an aggregate query per request.
+Per request: one query for the user's history and a lookup/small matmul in the active model's
+in-memory index (product rows and, without a model, the popularity ranking are cached there).
 """
 from __future__ import annotations
 
 import threading
-import time
 
-from django.db.models import Count
-
-from kms.catalogue.models import Product
 from kms.recs import services as recs
-
-POPULAR_SECONDS = 30.0
-POPULAR_LIMIT = 20_000
-
-
-class _PopularityCache:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.rows: list[tuple[str, float, str, str, list]] = []
-        self.loaded = 0.0
-
-    def get(self) -> list[tuple[str, float, str, str, list]]:
-        if time.monotonic() - self.loaded < POPULAR_SECONDS:
-            return self.rows
-        with self.lock:
-            if time.monotonic() - self.loaded >= POPULAR_SECONDS:
-                self.rows = [(ext, float(n), title, brand, cats) for ext, n, title, brand, cats in
-                             Product.objects.annotate(n=Count("interactions")).order_by("-n", "id")
-                             .values_list("external_id", "n", "title", "brand", "category_path")[:POPULAR_LIMIT]]
-                self.loaded = time.monotonic()
-            return self.rows
-
-    def clear(self):
-        with self.lock:
-            self.rows, self.loaded = [], 0.0
-
-
-popularity = _PopularityCache()
-
-
-def _in_category(category: str | None, path: list) -> bool:
-    return not category or any(category.lower() in str(c).lower() for c in path or [])
 
 
 def popular(k: int, category: str | None = None, exclude: set[str] | None = None) -> list[dict]:
-    exclude = exclude or set()
-    out = []
-    for ext, n, title, brand, cats in popularity.get():
-        if ext not in exclude and _in_category(category, cats):
-            out.append({"product": ext, "title": title, "brand": brand, "score": n})
-            if len(out) >= k:
-                break
-    return out
+    """The in-memory popularity ranking of ``kms.recs.services`` with product rows attached."""
+    uids = {f"product:{e}" for e in exclude or ()}
+    return recs.attach_products(recs.popular_products(k, category, uids))
 
 
 _explainers: dict[int, object] = {}
@@ -90,11 +48,7 @@ def recommend(user: str, k: int, category: str | None, exclude_seen: bool, expla
     """``kms.recs.services.recommend_for_user`` (precomputed top-K, cold start, fresh history scored
     live); without an active model, the in-memory popularity ranking instead of an aggregate query."""
     index = recs.index_cache.get()
-    if index is None:
-        seen = {h.split(":", 1)[1] for h in recs.user_history(user)} if exclude_seen else set()
-        result = {"user": user, "source": "popular", "model_version": None, "items": popular(k, category, seen)}
-    else:
-        result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category)
+    result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category)
     if explain:
         explainer = _explainer(index) if index is not None else None
         if explainer is None:

@@ -235,17 +235,45 @@ def user_history(external_id: str) -> list[str]:
             .order_by("timestamp", "id").values_list("product__external_id", flat=True)]
 
 
+class _PopularityCache:
+    """Products ranked by interaction count, kept in memory for POPULAR_SECONDS: the fallback when
+    no model is active, served without an aggregate query per request."""
+
+    POPULAR_SECONDS = 30.0
+    POPULAR_LIMIT = 20_000
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rows: list[tuple[str, float, list]] = []
+        self.loaded = 0.0
+
+    def get(self) -> list[tuple[str, float, list]]:
+        if time.monotonic() - self.loaded < self.POPULAR_SECONDS:
+            return self.rows
+        with self.lock:
+            if time.monotonic() - self.loaded >= self.POPULAR_SECONDS:
+                self.rows = [(ext, float(n), cats or []) for ext, n, cats in
+                             Product.objects.annotate(n=Count("interactions")).order_by("-n", "id")
+                             .values_list("external_id", "n", "category_path")[:self.POPULAR_LIMIT]]
+                self.loaded = time.monotonic()
+            return self.rows
+
+    def clear(self):
+        with self.lock:
+            self.rows, self.loaded = [], 0.0
+
+
+popularity = _PopularityCache()
+
+
 def popular_products(k: int, category: str | None = None, exclude: set[str] | None = None) -> list[tuple[str, float]]:
-    qs = Product.objects.all()
-    if category:
-        qs = qs.filter(category_path__icontains=category)
-    rows = (qs.annotate(n=Count("interactions")).order_by("-n", "id").values_list("external_id", "n"))
+    """Top-k (product uid, interaction count), optionally within a category, never ``exclude``d uids."""
     exclude = exclude or set()
     out = []
-    for ext, n in rows.iterator():
+    for ext, n, cats in popularity.get():
         uid = f"product:{ext}"
-        if uid not in exclude:
-            out.append((uid, float(n)))
+        if uid not in exclude and (not category or any(category.lower() in str(c).lower() for c in cats)):
+            out.append((uid, n))
             if len(out) >= k:
                 break
     return out
@@ -270,7 +298,7 @@ def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
             # user's fresh history is scored live (one small matmul).
             fresh = u < 0 or len(history) > len(index.model.history[u])
             recs = index.recommend(uid, want, exclude=exclude, history=history if fresh else None)
-    items = _attach_products(recs, category)[:k]
+    items = attach_products(recs, category)[:k]
     return {"user": external_id, "source": source, "model_version": index_cache.version_id, "items": items}
 
 
@@ -313,7 +341,7 @@ class _ProductRows:
 product_rows = _ProductRows()
 
 
-def _attach_products(recs: list[tuple[str, float]], category: str | None = None) -> list[dict]:
+def attach_products(recs: list[tuple[str, float]], category: str | None = None) -> list[dict]:
     ext_ids = [uid.split(":", 1)[1] for uid, _ in recs]
     products = product_rows.get_many(ext_ids)
     out = []
@@ -332,7 +360,7 @@ def similar_products(external_id: str, k: int = 20) -> dict:
     index = index_cache.get()
     uid = f"product:{external_id}"
     recs = index.similar(uid, k) if index is not None and uid in index.item_index else []
-    return {"product": external_id, "model_version": index_cache.version_id, "items": _attach_products(recs)}
+    return {"product": external_id, "model_version": index_cache.version_id, "items": attach_products(recs)}
 
 
 def forget_user(external_id: str) -> dict:

@@ -9,7 +9,7 @@ from tests.slices import _scientific_slice
 def _fresh_caches():
     """Keys, the popularity ranking and the search index are process caches: start each test cold."""
     from kms.api.auth import clear_key_cache
-    from kms.api.serving import popularity
+    from kms.recs.services import popularity
     from kms.search import search_index
 
     for clear in (clear_key_cache, popularity.clear, search_index.clear):

@@ -36,7 +36,7 @@ class World:
 
 def clear_process_caches() -> None:
     from kms.api.auth import clear_key_cache
-    from kms.api.serving import popularity
+    from kms.recs.services import popularity
     from kms.recs.services import index_cache
     from kms.search import search_index
 
