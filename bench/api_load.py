@@ -141,6 +141,19 @@ def main() -> None:
             os.kill(pid, 15)
 
 
+def wait_until_live(base: str, server: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    """Until gunicorn answers /health/live; fail if it exits or does not answer in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(base + "/health/live", timeout=2)
+            return
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"gunicorn did not start; see {log_path}")
+            time.sleep(0.5)
+
+
 def _graph_pid(data_dir: Path) -> int | None:
     info = data_dir / "arcadedb" / "server.json"
     try:
@@ -178,15 +191,7 @@ def run(args, env, data_dir: Path, prep: dict) -> None:
     }
     results = {}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/health/live", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("gunicorn did not start; see " + str(data_dir / "gunicorn.log"))
-                time.sleep(0.5)
+        wait_until_live(base, server, data_dir / "gunicorn.log", timeout=60)
         # Warm every worker: the model index and the search index load on a worker's first request.
         for template, values in endpoints.values():
             for v in values[:40]:

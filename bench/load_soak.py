@@ -185,15 +185,7 @@ def soak(args, env, data_dir: Path, prep: dict) -> None:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     master = psutil.Process(server.pid)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(base + "/health/live", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"gunicorn did not start; see {data_dir / 'gunicorn-soak.log'}")
-                time.sleep(0.5)
+        api_load.wait_until_live(base, server, data_dir / "gunicorn-soak.log", timeout=90)
         warm = Soak(base, sample, rate=1, seconds=1, max_in_flight=8)
         for n in range(60):  # each worker loads the model and search index on its first requests
             kind, method, path, body, headers = warm.request_for(n)
