@@ -156,18 +156,22 @@ class GraphStore:
             self.write_many(self._relationship_statements(chunk))
         return len(rows)
 
-    def replace_product_facts(self, product_uids: Sequence[str], nodes: Sequence[dict], rels: Sequence[dict]) -> None:
-        """Make the graph hold exactly these automatic facts for these products, atomically.
+    def replace_product_facts(self, product_uids: Sequence[str], nodes: Sequence[dict], rels: Sequence[dict],
+                              include_curated: bool = False) -> None:
+        """Make the graph hold exactly these facts for these products, atomically.
 
-        Relationships with ``status`` 'approved' or 'rejected' (curated) are never removed
-        or overwritten here: the caller leaves them out of ``rels`` and they stay as they are.
+        By default (re-extraction) only automatic facts are replaced: relationships with
+        ``status`` 'approved' or 'rejected' are never removed or overwritten. With
+        ``include_curated`` (curation passes the database's whole state) curated ones are
+        replaced too. Interactions and imported external knowledge are never touched here.
         """
-        rels = [r for r in rels if r.get("props", {}).get("status", "auto") == "auto"]
+        statuses = ["auto", "approved", "rejected"] if include_curated else ["auto"]
+        rels = [r for r in rels if r.get("props", {}).get("status", "auto") in statuses]
         statements = [
             (
                 "UNWIND $uids AS uid MATCH (p:Product {uid: uid})-[e]->() "
-                "WHERE type(e) <> 'INTERACTED' AND coalesce(e.status, 'auto') = 'auto' DELETE e",
-                {"uids": list(product_uids)},
+                "WHERE type(e) <> 'INTERACTED' AND coalesce(e.status, 'auto') IN $statuses DELETE e",
+                {"uids": list(product_uids), "statuses": statuses},
             )
         ]
         statements += self._node_statements(nodes)
@@ -295,24 +299,6 @@ class GraphStore:
         return out
 
     # -- curation ---------------------------------------------------------------------------
-    def replace_product_relationships(self, product_uids: Sequence[str], nodes: Sequence[dict],
-                                      rels: Sequence[dict]) -> None:
-        """Make the graph hold exactly these facts (any status) for these products, atomically.
-
-        Unlike ``replace_product_facts`` this also replaces curated relationships: the caller
-        (curation) passes the database's current state, curated decisions included.
-        """
-        statements = [
-            (
-                "UNWIND $uids AS uid MATCH (p:Product {uid: uid})-[e]->() "
-                "WHERE type(e) <> 'INTERACTED' DELETE e",
-                {"uids": list(product_uids)},
-            )
-        ]
-        statements += self._node_statements(nodes)
-        statements += self._relationship_statements(rels)
-        self.write_many(statements)
-
     def merge_nodes(self, keep_uid: str, drop_uid: str) -> int:
         """Move every relationship of ``drop_uid`` onto ``keep_uid``, then delete ``drop_uid``.
 

@@ -130,7 +130,7 @@ def _apply(store, entry: OutboxEntry) -> None:
     elif entry.op == "sync_products":
         products, nodes, rels = product_graph_rows(p["product_ids"])
         if products:
-            store.replace_product_relationships([x.graph_uid for x in products], nodes, rels)
+            store.replace_product_facts([x.graph_uid for x in products], nodes, rels, include_curated=True)
     else:
         raise ValueError(f"unknown outbox operation {entry.op!r}")
 

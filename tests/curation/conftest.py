@@ -75,7 +75,7 @@ def project(store, product_ids) -> None:
     from kms.curation.services import product_graph_rows
 
     products, nodes, rels = product_graph_rows(list(product_ids))
-    store.replace_product_relationships([p.graph_uid for p in products], nodes, rels)
+    store.replace_product_facts([p.graph_uid for p in products], nodes, rels, include_curated=True)
 
 
 @pytest.fixture

@@ -138,3 +138,19 @@ def test_delete_node(graph_store):
     graph_store.delete_node("brand:stanley")
     assert graph_store.node("brand:stanley") is None
     assert graph_store.count_relationships("HAS_BRAND") == 1
+
+
+def test_replace_including_curated_keeps_interactions_and_imported_knowledge(graph_store):
+    _seed(graph_store)
+    graph_store.set_relationship_status("product:1", "HAS_BRAND", "brand:stanley", {"status": "approved"})
+    graph_store.upsert_nodes([{"uid": "external:m.1", "props": {"type": "EXTERNAL"}}])
+    graph_store.upsert_relationships([{"src": "product:1", "dst": "external:m.1", "type": "KG_FILM_GENRE",
+                                       "props": {"status": "imported"}}])
+    graph_store.record_interactions([{"user": "user:a", "product": "product:1", "ts": 1.0, "event_id": "e1"}])
+    graph_store.replace_product_facts(
+        ["product:1"], nodes=[],
+        rels=[{"src": "product:1", "dst": "brand:arrow", "type": "HAS_BRAND", "props": {"status": "approved"}}],
+        include_curated=True)
+    rels = {(r["type"], r["dst"]) for r in graph_store.relationships_of("product:1")}
+    assert rels == {("HAS_BRAND", "brand:arrow"), ("KG_FILM_GENRE", "external:m.1")}
+    assert graph_store.count_relationships("INTERACTED") == 1
