@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "kms.shedding.QueueDeadlineMiddleware",  # first: a request past its queue deadline costs nothing more
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,6 +118,9 @@ KMS_GRAPH = {
     "BATCH_SIZE": int(os.environ.get("KMS_GRAPH_BATCH_SIZE", "500")),
 }
 KMS_MODELS_DIR = DATA_DIR / "models"
+# Load shedding (kms/shedding.py): a request that waited longer than this in the server's queue
+# is answered 503 + Retry-After at once; 0 turns it off.
+KMS_QUEUE_DEADLINE_MS = float(os.environ.get("KMS_QUEUE_DEADLINE_MS", "2000"))
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

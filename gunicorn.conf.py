@@ -1,0 +1,10 @@
+"""gunicorn settings, read from the working directory (the repository root) by ``gunicorn kms.wsgi``.
+
+Threaded workers that stamp each request's queue time, so ``kms.shedding.QueueDeadlineMiddleware``
+can shed requests that waited past ``KMS_QUEUE_DEADLINE_MS`` instead of serving clients that
+have given up. Command-line flags (``-w``, ``--threads``, ``-k``) still override these.
+"""
+import os
+
+worker_class = "kms.shedding.QueueStampingWorker"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
