@@ -292,12 +292,14 @@ class Drill:
         self.start_redis()
         log("drill 3: broker back")
         from kms.knowledge.models import IngestionJob
+        from kms.events.services import push_interactions_to_graph
         from kms.knowledge.services import dispatch_pending_jobs
 
         deadline = time.monotonic() + 300
         job = IngestionJob.objects.order_by("-id").first()
         while job.state != IngestionJob.State.DONE and time.monotonic() < deadline:
             dispatch_pending_jobs(older_than_seconds=0)  # what beat runs every 30 s
+            push_interactions_to_graph()  # likewise (flush_graph_outbox): events whose push task could not be queued
             time.sleep(2)
             job.refresh_from_db()
         stored = Interaction.objects.filter(event_id__startswith="b-").count()

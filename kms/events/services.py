@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -127,11 +128,42 @@ def record_events(records: Iterable, push_to_graph: bool = True) -> EventsResult
     result.interaction_ids = list(Interaction.objects.filter(event_id__in=[i.event_id for i in new])
                                   .values_list("id", flat=True))
     if push_to_graph and result.interaction_ids:
-        try:
-            push_interactions_to_graph(result.interaction_ids)
-        except Exception as exc:  # the periodic flush delivers them when the store is back
-            log.warning("graph store unavailable, %d events queued: %s", len(result.interaction_ids), exc)
+        deliver_to_graph(result.interaction_ids)
     return result
+
+
+PUSH_DELAY_SECONDS = 1.0
+_PUSH_SCHEDULED = "kms:events:graph-push-scheduled"
+
+
+def deliver_to_graph(interaction_ids: Sequence[int]) -> None:
+    """Project newly stored interactions into the graph store.
+
+    Where Celery runs eagerly (the zero-setup default, the tests) they are written at once.
+    With a broker, a burst of ``POST /events`` is coalesced: at most one push task per
+    ``PUSH_DELAY_SECONDS`` and web process, which writes every pending interaction in one batch,
+    instead of one graph transaction per request (concurrent small MERGEs on the same user and
+    product nodes also deadlock-retry in the graph store). Recommendations read histories from
+    the database, so they see an event at once either way. Anything not delivered (graph store
+    or broker down) is delivered by the periodic ``flush_graph_outbox``.
+    """
+    from kms.celery import app
+
+    if app.conf.task_always_eager:
+        try:
+            push_interactions_to_graph(interaction_ids)
+        except Exception as exc:  # the periodic flush delivers them when the store is back
+            log.warning("graph store unavailable, %d events queued: %s", len(interaction_ids), exc)
+        return
+    if not cache.add(_PUSH_SCHEDULED, True, timeout=PUSH_DELAY_SECONDS):
+        return  # a push is already due in this window; it takes these rows too
+    from .tasks import push_pending_interactions
+
+    try:
+        push_pending_interactions.apply_async(countdown=PUSH_DELAY_SECONDS, retry=False)
+    except Exception as exc:  # broker down: the periodic flush delivers them
+        cache.delete(_PUSH_SCHEDULED)
+        log.warning("broker unavailable, %d events wait for the periodic flush: %s", len(interaction_ids), exc)
 
 
 def ensure_users(external_ids: Iterable[str]) -> dict[str, int]:

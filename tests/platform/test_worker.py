@@ -62,3 +62,32 @@ def test_worker_completes_ingestion_task(celery_worker_process, kms_graph, scien
     assert job.done == len(created) and job.failed == 0
     assert "succeeded" in log  # the worker, not an eager call, ran it
     assert kms_graph.count_relationships("HAS_BRAND") > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_posted_events_reach_graph_through_coalesced_worker_pushes(celery_worker_process, kms_graph,
+                                                                   scientific_slice, tmp_path):
+    """With a broker, POST /events stores the events and queues at most one push per second and
+    process: a burst of single-event requests reaches the graph store in a few batched writes."""
+    from django.core.cache import cache
+
+    from kms.catalogue.services import upsert_products
+    from kms.events.models import Interaction
+    from kms.events.services import record_events
+
+    products, events = scientific_slice(5)
+    upsert_products(products)
+    cache.clear()
+    burst = events[:30]
+    for event in burst:  # thirty requests of one event each
+        record_events([event])
+    pairs = {(e["user"], e["product"]) for e in burst}
+    deadline = time.monotonic() + 60
+    while Interaction.objects.filter(in_graph=False).exists() and time.monotonic() < deadline:
+        assert celery_worker_process.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+        time.sleep(0.5)
+    log = (tmp_path / "worker.log").read_text()
+    assert not Interaction.objects.filter(in_graph=False).exists(), log[-3000:]
+    assert kms_graph.count_relationships("INTERACTED") == len(pairs)
+    pushes = log.count("push_pending_interactions[") // 2  # "received" + "succeeded" lines
+    assert 1 <= pushes < len(burst) / 3, log[-3000:]
