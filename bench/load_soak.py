@@ -11,6 +11,10 @@ starts gunicorn (gthread) on a free 127.0.0.1 port, warms it, then sends --rate 
 due at start + n/rate whatever the server does, and its latency runs from that due time, so a
 slow server shows up as latency instead of as fewer requests (no coordinated omission). At most
 --max-in-flight requests are outstanding; late ones wait for a slot and that wait counts.
+The server runs as deployed: gunicorn with kms.shedding.QueueStampingWorker (requests that
+waited past KMS_QUEUE_DEADLINE_MS are answered 503 at once instead of collapsing the server) and
+a Celery worker on --broker that pushes the posted events into the graph store; after the load
+the script waits until every event is in the graph store and reports how long that took.
 Records per-minute p50/p99 and achieved rate, errors (non-2xx or no answer within 10 s) and the
 resident memory of gunicorn (master + workers) at start and end. Prints the figures and merges
 them into bench/results/reliability.json (``load_*``, ``rss_*`` and ``load_soak_runs[<rate>rps]``).
@@ -61,7 +65,7 @@ def gunicorn_rss_mb(master: psutil.Process) -> float:
 
 
 class Soak:
-    def __init__(self, base: str, sample: dict, rate: float, seconds: int, max_in_flight: int):
+    def __init__(self, base: str, sample: dict, rate: float, seconds: int, max_in_flight: int, rss_probe=None):
         self.base, self.rate, self.seconds = base, rate, seconds
         self.users, self.products = sample["users"], sample["products"]
         self.read = {"Authorization": f"Api-Key {sample['read_secret']}"}
@@ -71,6 +75,7 @@ class Soak:
         self.kinds = [k for k, n in MIX for _ in range(n)]
         self.results: list[tuple[float, str, float, bool]] = []  # (due offset s, kind, latency ms, ok)
         self.statuses: dict[str, int] = {}
+        self.rss_probe, self.rss_by_minute = rss_probe, []  # resident memory at the end of each minute
 
     def request_for(self, n: int):
         kind = self.kinds[(n * 7) % len(self.kinds)]  # interleaved, not in runs of 6/2/2
@@ -118,8 +123,10 @@ class Soak:
                     tasks = [t for t in tasks if not t.done()]
                 if n and n % int(self.rate * 60) == 0:
                     done = [r for r in self.results if r[0] >= (n / self.rate) - 60]
+                    rss = self.rss_probe() if self.rss_probe else None
+                    self.rss_by_minute.append(rss)
                     print(f"  {n / self.rate:4.0f} s: {sum(r[3] for r in done) / 60:.1f} ok req/s over the last "
-                          f"minute, {sum(not r[3] for r in done)} errors", flush=True)
+                          f"minute, {sum(not r[3] for r in done)} errors, RSS {rss} MB", flush=True)
             await asyncio.gather(*tasks)
             self.elapsed = time.perf_counter() - start
 
@@ -146,6 +153,10 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=256)
     parser.add_argument("--users", type=int, default=2000, help="only used when the database is prepared anew")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--worker-class", default="kms.shedding.QueueStampingWorker",
+                        help="gunicorn worker; 'gthread' runs without load shedding's queue stamps")
+    parser.add_argument("--broker", default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13"),
+                        help="Redis for the Celery worker that pushes events to the graph store (flushed first)")
     parser.add_argument("--secondary", action="store_true",
                         help="record only under load_soak_runs, leaving the headline load_* keys alone")
     args = parser.parse_args()
@@ -178,9 +189,19 @@ def soak(args, env, data_dir: Path, prep: dict) -> None:
         " 'read_secret': read, 'write_secret': write}))", env))
     port = api_load.free_port()
     base = f"http://127.0.0.1:{port}"
+    # As deployed: events reach the graph store through a Celery worker (coalesced pushes), and
+    # gunicorn runs the queue-stamping worker so requests past KMS_QUEUE_DEADLINE_MS are shed.
+    env = env | {"CELERY_BROKER_URL": args.broker}
+    subprocess.run([api_load.PY, "-c", "import redis, sys; redis.Redis.from_url(sys.argv[1]).flushdb()", args.broker],
+                   check=True)
+    worker_log = open(data_dir / "celery-soak.log", "w")
+    worker = subprocess.Popen(
+        [api_load.PY, "-m", "celery", "-A", "kms", "worker", "-Q", "celery", "-c", "1", "--pool", "solo",
+         "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
     log = open(data_dir / "gunicorn-soak.log", "w")
     server = subprocess.Popen(
-        [api_load.PY, "-m", "gunicorn", "kms.wsgi", "-w", str(args.workers), "-k", "gthread", "--threads",
+        [api_load.PY, "-m", "gunicorn", "kms.wsgi", "-w", str(args.workers), "-k", args.worker_class, "--threads",
          str(args.threads), "-b", f"127.0.0.1:{port}", "--timeout", "60"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     master = psutil.Process(server.pid)
@@ -192,37 +213,53 @@ def soak(args, env, data_dir: Path, prep: dict) -> None:
             if method == "GET":
                 urllib.request.urlopen(urllib.request.Request(base + path, headers=headers), timeout=120).read()
         rss_start = gunicorn_rss_mb(master)
-        print(f"gunicorn {args.workers} gthread workers x {args.threads} threads on {base}; RSS {rss_start} MB; "
+        print(f"gunicorn {args.workers} {args.worker_class} workers x {args.threads} threads on {base}; RSS {rss_start} MB; "
               f"sending {args.rate:g} req/s for {args.seconds} s", flush=True)
-        load = Soak(base, sample, args.rate, args.seconds, args.max_in_flight)
+        load = Soak(base, sample, args.rate, args.seconds, args.max_in_flight, rss_probe=lambda: gunicorn_rss_mb(master))
         asyncio.run(load.run())
         rss_end = gunicorn_rss_mb(master)
+        load.rss_by_minute.append(rss_end)
+        t_drain = time.perf_counter()
+        pending_code = ("from kms.events.models import Interaction\n"
+                        "print(Interaction.objects.filter(in_graph=False).count())")
+        pending = int(api_load.django_eval(pending_code, env))
+        while pending and time.perf_counter() - t_drain < 120:
+            time.sleep(2)
+            pending = int(api_load.django_eval(pending_code, env))
+        drain_s = round(time.perf_counter() - t_drain, 1)
+        print(f"events not yet in the graph store: {pending} ({drain_s} s after the load ended)", flush=True)
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for proc in (server, worker):
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         log.close()
+        worker_log.close()
 
     minutes = load.per_minute()
     ok = [r[2] for r in load.results if r[3]]
     errors = sum(not r[3] for r in load.results)
     achieved = round(len(ok) / max(args.seconds, load.elapsed), 1)  # late answers stretch the window
-    print(f"{'minute':>6} {'sent':>6} {'ok req/s':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8}   p99 by kind (ms)")
+    print(f"{'minute':>6} {'sent':>6} {'ok req/s':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'RSS MB':>8}   "
+          "p99 by kind (ms)")
     for m in minutes:
+        m["rss_mb"] = load.rss_by_minute[m["minute"] - 1] if m["minute"] <= len(load.rss_by_minute) else None
         print(f"{m['minute']:>6} {m['sent']:>6} {m['achieved_rps']:>8} {m['errors']:>6} {m['p50_ms']!s:>8} "
-              f"{m['p99_ms']!s:>8}   {m['p99_by_kind_ms']}")
+              f"{m['p99_ms']!s:>8} {m['rss_mb']!s:>8}   {m['p99_by_kind_ms']}")
     p99 = percentile(ok, 0.99)
     print(f"total: {len(load.results)} requests, {errors} errors, achieved {achieved} ok req/s of {args.rate:g} "
           f"asked, p50 {percentile(ok, 0.5)} ms, p99 {p99} ms; statuses {load.statuses}")
     print(f"gunicorn RSS (master + workers): start {rss_start} MB, end {rss_end} MB")
-    run = {"date": "2026-11-22", "command": f"bench/load_soak.py --seconds {args.seconds} --rate {args.rate:g}",
+    run = {"date": time.strftime("%Y-%m-%d"), "command": f"bench/load_soak.py --seconds {args.seconds} --rate {args.rate:g}",
            "machine": "shared 2-core CPU", "gunicorn": f"{args.workers} gthread workers x {args.threads} threads",
            "target_rps": args.rate, "achieved_rps": achieved, "seconds": args.seconds,
            "mix": {k: n / 10 for k, n in MIX}, "requests": len(load.results), "errors": errors,
            "statuses": load.statuses, "p50_ms": percentile(ok, 0.5), "p99_ms": p99,
-           "rss_start_mb": rss_start, "rss_end_mb": rss_end, "per_minute": minutes, "prepare": prep}
+           "rss_start_mb": rss_start, "rss_end_mb": rss_end, "per_minute": minutes, "prepare": prep,
+           "worker_class": args.worker_class, "queue_deadline_ms": float(env.get("KMS_QUEUE_DEADLINE_MS", 2000)),
+           "events_pending_in_graph_after_load": pending, "events_drain_seconds": drain_s}
     results = ROOT / "bench" / "results" / "reliability.json"
     data = json.loads(results.read_text()) if results.exists() else {}
     runs = data.get("load_soak_runs", {}) | {f"{args.rate:g}rps": run}
@@ -231,7 +268,9 @@ def soak(args, env, data_dir: Path, prep: dict) -> None:
         update |= {"load_p99_ms": p99, "load_errors": errors, "rss_start_mb": rss_start, "rss_end_mb": rss_end,
                    "load_achieved_rps": achieved, "load_target_rps": args.rate,
                    "load_p99_per_minute_ms": [m["p99_ms"] for m in minutes],
-                   "load_rps_per_minute": [m["achieved_rps"] for m in minutes]}
+                   "load_rps_per_minute": [m["achieved_rps"] for m in minutes],
+                   "rss_per_minute_mb": [m["rss_mb"] for m in minutes],
+                   "load_events_pending_in_graph": pending}
     merge_results(update)
     print("merged into bench/results/reliability.json")
 
