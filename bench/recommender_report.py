@@ -56,7 +56,8 @@ def main():
     fastest = min(reach, key=reach.get) if reach else None
 
     cold = ours.get("cold_start", {}).get("models", {})
-    served_cold = cold.get("fusion") or {}
+    served_name = "fusion_calibrated" if "fusion_calibrated" in cold else "fusion"  # what TrainedModel.score serves
+    served_cold = cold.get(served_name) or {}
     best_cold = max(cold, key=lambda n: cold[n].get("cold_over_warm", 0.0)) if cold else None
     report = {
         "ours": OURS, "models": models,
@@ -67,7 +68,7 @@ def main():
                   "ratio": round(reach[fastest] / peer_seconds, 3) if fastest and peer_seconds else None},
         "cold_start": {"recall@20_cold": (served_cold.get("cold") or {}).get("recall@20"),
                        "recall@20_warm": (served_cold.get("warm") or {}).get("recall@20"),
-                       "served_model": "fusion",
+                       "served_model": served_name,
                        "best_component": best_cold,
                        "best_component_recall@20_cold": cold[best_cold]["cold"]["recall@20"] if best_cold else None,
                        "best_component_recall@20_warm": cold[best_cold]["warm"]["recall@20"] if best_cold else None},
@@ -83,7 +84,7 @@ def main():
     print(f"best peer on validation: {best_valid_peer} {target:.4f} after {peer_seconds:.0f}s; "
           f"ours ({fastest}) reaches it after {s['ours_seconds_to_reach']}s -> ratio {s['ratio']} (bar: <= 0.5)")
     c = report["cold_start"]
-    print(f"cold start, served fusion: Recall@20 cold {c['recall@20_cold']} vs warm {c['recall@20_warm']}; "
+    print(f"cold start, served {c['served_model']}: Recall@20 cold {c['recall@20_cold']} vs warm {c['recall@20_warm']}; "
           f"best component {best_cold}: {c['best_component_recall@20_cold']} vs {c['best_component_recall@20_warm']}")
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from recommender.calibration import fit_cold_blend
 from recommender.data import InteractionData, Split, leave_last_out
 from recommender.fusion import fused_scores, search_weights
 from recommender.metrics import evaluate
@@ -60,6 +61,13 @@ def cold_start_experiment(data: InteractionData, cfg: TrainConfig, fraction: flo
         normalised[n] = _normalised_matrix(models[n], valid_users, valid_hist)
     weights, _ = search_weights(normalised, valid_users, valid_hist, valid_t, log=log)
     del normalised
+    cold_mask = torch.as_tensor(is_cold)
+    blend = None
+    if "entitycf" in models:  # what serving does (TrainConfig.cold_blend), learned on validation only
+        t = time.perf_counter()
+        blend = fit_cold_blend(lambda u, h: fused_scores(models, weights, u, h), models["entitycf"].score,
+                               valid_hist, valid_t, data.n_items, exclude=cold_mask, seed=cfg.seed)
+        timings["cold_blend_fit"] = round(time.perf_counter() - t, 1)
 
     test_hist = [[i for i in h if not is_cold[i]] for h in split.history("test")]  # cold items stay unseen
     test_t = split.test_target
@@ -71,9 +79,12 @@ def cold_start_experiment(data: InteractionData, cfg: TrainConfig, fraction: flo
     }
     scorers = {n: (lambda m: lambda u: m.score(u, [test_hist[i] for i in u.tolist()]))(m) for n, m in models.items()}
     scorers["fusion"] = lambda u: fused_scores(models, weights, u, [test_hist[i] for i in u.tolist()])
-    cold_mask = torch.as_tensor(is_cold)
     scorers["fusion_cold_aware"] = lambda u: fused_scores(models, weights, u, [test_hist[i] for i in u.tolist()],
                                                           cold=cold_mask)
+    if blend is not None:
+        scorers["fusion_calibrated"] = lambda u: blend.blend(
+            fused_scores(models, weights, u, [test_hist[i] for i in u.tolist()]),
+            models["entitycf"].score(u, [test_hist[i] for i in u.tolist()]), cold_mask)
     results = {}
     for n, fn in scorers.items():
         results[n] = {g: evaluate(fn, test_hist, test_t, ks=(20,), users=users) for g, users in groups.items()}

@@ -84,7 +84,12 @@ class ExplanationGraph:
 
     @classmethod
     def from_model(cls, model, item_names: dict[str, str] | None = None) -> "ExplanationGraph":
-        return cls(model.user_ids, model.item_ids, model.history, model.item_entity, model.entity_ids,
+        """The model's graph, with the items it serves without having trained on them (if any)."""
+        new = getattr(model, "new_item_ids", None) or []
+        triples = model.item_entity
+        if new:
+            triples = np.vstack([np.asarray(model.item_entity, dtype=np.int64).reshape(-1, 3), model.new_item_entity])
+        return cls(model.user_ids, list(model.item_ids) + list(new), model.history, triples, model.entity_ids,
                    model.entity_names, model.relations, item_names)
 
     def has_edge(self, edge: PathEdge) -> bool:

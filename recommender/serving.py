@@ -7,6 +7,7 @@ history; with no usable history the answer is popularity.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import numpy as np
@@ -23,12 +24,36 @@ class RecommendationIndex:
     def __init__(self, model: TrainedModel, top_items: torch.Tensor, top_scores: torch.Tensor,
                  item_vectors: torch.Tensor | None, popularity: torch.Tensor):
         self.model = model
-        self.item_ids = model.item_ids
-        self.item_index = {iid: n for n, iid in enumerate(model.item_ids)}
         self.user_index = {uid: n for n, uid in enumerate(model.user_ids)}
         self.top_items, self.top_scores = top_items, top_scores
         self.item_vectors = item_vectors
-        self.popularity = popularity
+        self.trained_popularity = popularity
+        self._set_items()
+
+    def _set_items(self) -> None:
+        new = getattr(self.model, "new_item_ids", None) or []
+        self.item_ids = list(self.model.item_ids) + list(new)
+        self.item_index = {iid: n for n, iid in enumerate(self.item_ids)}
+        self.popularity = torch.cat([self.trained_popularity, torch.zeros(len(new))])
+
+    def with_new_items(self, items: dict[str, Iterable[tuple[str, str]]]) -> "RecommendationIndex":
+        """A copy that also serves items that arrived after training, given their (relation,
+        entity uid) pairs:
+        recommendable at once (cold start from the knowledge graph, ``TrainedModel.set_new_items``).
+
+        Replaces the previous set. The copy shares every trained structure; ``self`` is left as
+        it was, so requests already holding it stay consistent while a server swaps in the copy.
+        """
+        model = copy.copy(self.model)
+        model.set_new_items(items)
+        index = copy.copy(self)
+        index.model = model
+        index._set_items()
+        return index
+
+    @property
+    def new_item_ids(self) -> list[str]:
+        return getattr(self.model, "new_item_ids", None) or []
 
     @classmethod
     def from_model(cls, model: TrainedModel, top_k: int = 200, batch_size: int = 1024) -> "RecommendationIndex":
@@ -45,7 +70,7 @@ class RecommendationIndex:
                     if h:
                         scores[r, torch.as_tensor(h)] = float("-inf")
                 v, i = scores.topk(k, dim=1)
-                top_items[users], top_scores[users] = i.to(torch.int32), v
+                top_items[users], top_scores[users] = i.to(torch.int32), v.float()
         flat = np.fromiter((i for h in model.history for i in h), dtype=np.int64)
         popularity = torch.as_tensor(np.bincount(flat, minlength=n_items), dtype=torch.float32)
         return cls(model, top_items, top_scores, _item_vectors(model), popularity)
@@ -61,6 +86,11 @@ class RecommendationIndex:
         if u >= 0 and not given:
             out = [(int(i), float(s)) for i, s in zip(self.top_items[u].tolist(), self.top_scores[u].tolist())
                    if int(i) not in exclude_idx and s > float("-inf")]
+            if self.new_item_ids:  # merge the new items' calibrated scores into the stored ranking
+                n0 = self.model.n_items
+                fresh = self.model.score_new_items(torch.as_tensor([u]), [stored])[0].tolist()
+                out += [(n0 + j, s) for j, s in enumerate(fresh) if n0 + j not in exclude_idx]
+                out.sort(key=lambda t: -t[1])
             if len(out) >= k:
                 return [(self.item_ids[i], s) for i, s in out[:k]]
         hist = list(dict.fromkeys(list(stored) + given))
@@ -72,6 +102,9 @@ class RecommendationIndex:
     def similar(self, item_id: str, k: int = 10, exclude: Iterable[str] = ()) -> Ranked:
         i = self.item_index[item_id]
         banned = {i} | {self.item_index[x] for x in exclude if x in self.item_index}
+        if i >= self.model.n_items:  # a new item: the trained items sharing most of its entities
+            near = self.model.new_item_neighbours(i - self.model.n_items, k + len(banned))
+            return [(self.item_ids[j], s) for j, s in near if j not in banned][:k]
         if self.item_vectors is not None:
             scores = self.item_vectors @ self.item_vectors[i]
         else:

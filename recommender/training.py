@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
+from recommender.calibration import ColdStartBlend, fit_cold_blend
 from recommender.data import InteractionData, leave_last_out
 from recommender.fusion import FusionWeights, fused_scores, search_weights
 from recommender.lightgcn import GraphRecommender
 from recommender.metrics import evaluate
-from recommender.neighbourhood import EntityCF, ItemCF, UserCF
+from recommender.neighbourhood import EntityCF, ItemCF, UserCF, recency_matrix
 from recommender.popularity import Popularity
 from recommender.scoring import FitContext, Histories, Knowledge, Scorer, normalise_rows, pick_device, seed_everything
 
@@ -31,7 +34,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class TrainConfig:
-    components: tuple[str, ...] = ("popularity", "itemcf", "lightgcn")
+    components: tuple[str, ...] = ("popularity", "itemcf", "lightgcn", "entitycf")
     fusion: tuple[str, ...] = ("itemcf", "lightgcn")  # components mixed into the served score
     dim: int = 64
     layers: int = 3
@@ -57,6 +60,9 @@ class TrainConfig:
     deploy_history: str = "all"  # "all" | "train+valid"
     # Extra fusions over subsets of ``fusion``, reported (as "fusion[a+b]") but not served.
     fusion_ablations: tuple[tuple[str, ...], ...] = ()
+    # Rank items with no interactions among the rest by calibrated hit probability from this
+    # inductive component (recommender/calibration.py); "" turns the blend off.
+    cold_blend: str = "entitycf"
 
 
 def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, knowledge: Knowledge) -> Scorer:
@@ -119,14 +125,114 @@ class TrainedModel:
     entity_names: list[str] = field(default_factory=list)
     relations: list[str] = field(default_factory=list)
     item_entity: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
+    cold_blend: ColdStartBlend | None = None
 
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
 
+    @property
+    def cold_items(self) -> torch.Tensor:
+        """Bool (n_items,): items with no interaction in the deployed history."""
+        counts = np.bincount(np.fromiter((i for h in self.history for i in h), dtype=np.int64), minlength=self.n_items)
+        return torch.as_tensor(counts == 0)
+
+    # -- items that arrived after training -------------------------------------------------
+    def set_new_items(self, items: dict[str, Iterable[tuple[str, str]]]) -> list[str]:
+        """Make items unknown to every component scorable from their knowledge-graph entities.
+
+        ``items`` maps an item id to its (relation, entity uid) pairs (category ancestors
+        included, as in training). Each new item gets entity-CF weights to the trained items it shares entities
+        with (cosine of the binary entity vectors, the component's top-N, column-normalised),
+        so ``score`` returns its calibrated cold-start probability in extra columns after the
+        trained items: no retraining. Replaces the previous set; ids already trained on and items
+        with no known entity are skipped. Returns the ids taken, in column order.
+        """
+        from recommender.knowledge import item_entity_matrix
+        from recommender.neighbourhood import top_n_per_column
+
+        self.new_item_ids, self._new_weights, self._new_similarity = [], None, None
+        self.new_item_entity = np.zeros((0, 3), dtype=np.int64)
+        blend = self.cold_blend
+        if blend is None or blend.component not in self.components or not items:
+            return []
+        entity_index = {e: n for n, e in enumerate(self.entity_ids)}
+        relation_index = {r: n for n, r in enumerate(self.relations)}
+        trained = set(self.item_ids)
+        ids, rows, cols, triples = [], [], [], []
+        for item_id, pairs in items.items():
+            pairs = [(rel, entity_index[e]) for rel, e in pairs if e in entity_index]
+            known = sorted({e for _, e in pairs})
+            if item_id in trained or not known:
+                continue
+            rows += [len(ids)] * len(known)
+            cols += known
+            triples += [(self.n_items + len(ids), relation_index[rel], e) for rel, e in pairs if rel in relation_index]
+            ids.append(item_id)
+        if not ids:
+            return []
+        n_entities = len(self.entity_ids)
+        new = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(ids), n_entities))
+        old = item_entity_matrix(self.item_entity, self.n_items, n_entities)
+
+        def unit_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+            norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+            return sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ m
+
+        component = self.components[blend.component]
+        sim = top_n_per_column(unit_rows(old) @ unit_rows(new).T, component.neighbours)  # (n_items, n_new)
+        denom = np.asarray(sim.sum(axis=0)).ravel()
+        inv = np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0)
+        self.new_item_ids = ids
+        self.new_item_entity = np.asarray(triples, dtype=np.int64).reshape(-1, 3)  # for explanations
+        self._new_similarity = sim.tocsr()
+        self._new_weights = (sim @ sp.diags(inv.astype(np.float32))).tocsr()
+        return ids
+
+    def new_item_neighbours(self, n: int, k: int) -> list[tuple[int, float]]:
+        """Trained items most similar (by entities) to new item column ``n``."""
+        col = self._new_similarity.getcol(n).tocoo()
+        order = np.argsort(-col.data)[:k]
+        return [(int(col.row[o]), float(col.data[o])) for o in order]
+
+    def score_new_items(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
+        """(B, n_new) calibrated scores of the new items only: what ``score`` puts in its extra
+        columns, without the fused components (a precomputed ranking supplies the rest)."""
+        new = getattr(self, "new_item_ids", None) or []
+        if not new:
+            return torch.zeros(len(users), 0, dtype=torch.float64)
+        histories = [[i for i in h if i < self.n_items] for h in histories]
+        component = self.components[self.cold_blend.component]
+        r = recency_matrix(histories, self.n_items, component.recency_decay)
+        extra = torch.as_tensor((r @ self._new_weights).toarray(), dtype=torch.float32)
+        inductive = torch.cat([component.score(users, histories), extra], dim=1)
+        return self.cold_blend.cold(normalise_rows(inductive))[:, self.n_items:]
+
     def score(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
-        """Fused (B, n_items) scores; users = -1 are scored from ``histories`` alone."""
-        return fused_scores(self.components, self.weights, users, histories)
+        """(B, n_items [+ new items]) scores; users = -1 are scored from ``histories`` alone.
+
+        Without a cold-start blend: the fused score. With one: every item's calibrated
+        probability of being next, items without interactions (and new items, in extra columns)
+        ranked by the knowledge-graph component, the rest by the fusion.
+        """
+        new = getattr(self, "new_item_ids", None) or []
+        if new:  # histories may name new items; the components only know the trained ones
+            histories = [[i for i in h if i < self.n_items] for h in histories]
+        fused = fused_scores(self.components, self.weights, users, histories)
+        blend = self.cold_blend
+        if blend is None or blend.component not in self.components:
+            return fused
+        if getattr(self, "_cold", None) is None or len(self._cold) != self.n_items:
+            self._cold = self.cold_items
+        component = self.components[blend.component]
+        inductive, cold = component.score(users, histories), self._cold
+        if new:
+            r = recency_matrix(histories, self.n_items, component.recency_decay)
+            extra = torch.as_tensor((r @ self._new_weights).toarray(), dtype=torch.float32)
+            inductive = torch.cat([inductive, extra], dim=1)
+            fused = torch.cat([fused, torch.zeros(len(fused), len(new))], dim=1)
+            cold = torch.cat([cold, torch.ones(len(new), dtype=torch.bool)])
+        return blend.blend(fused, inductive, cold)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -138,6 +244,7 @@ class TrainedModel:
             "weights": self.weights.weights, "metrics": self.metrics, "params": self.params,
             "timings": self.timings,
             "components": {n: type(c).__name__ for n, c in self.components.items()},
+            "cold_blend": self.cold_blend is not None,
         }
         (path / "model.json").write_text(json.dumps(meta, indent=1))
         torch.save(
@@ -146,6 +253,7 @@ class TrainedModel:
                 "history_flat": torch.as_tensor(np.fromiter((i for h in self.history for i in h), dtype=np.int64)),
                 "history_len": torch.as_tensor([len(h) for h in self.history], dtype=torch.long),
                 "item_entity": torch.as_tensor(self.item_entity),
+                **({"cold_blend": self.cold_blend.state()} if self.cold_blend is not None else {}),
             },
             path / "state.pt",
         )
@@ -169,6 +277,7 @@ class TrainedModel:
             weights=FusionWeights(meta["weights"]), history=history, metrics=meta["metrics"], params=meta["params"],
             timings=meta["timings"], entity_ids=meta["entity_ids"], entity_names=meta["entity_names"],
             relations=meta["relations"], item_entity=state["item_entity"].numpy(),
+            cold_blend=ColdStartBlend.from_state(state["cold_blend"]) if "cold_blend" in state else None,
         )
 
 
@@ -222,6 +331,15 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
     timings["fusion_search"] = time.perf_counter() - t
     metrics["valid"]["fusion"] = evaluate(
         lambda u: fused_scores(components, weights, u, [valid_hist[i] for i in u.tolist()]), valid_hist, valid_t)
+    blend = None
+    if cfg.cold_blend and cfg.cold_blend in components and len(valid_users):
+        t = time.perf_counter()
+        no_train = np.bincount(np.fromiter((i for h in split.train for i in h), dtype=np.int64),
+                               minlength=data.n_items) == 0  # never a warm example
+        blend = fit_cold_blend(lambda u, h: fused_scores(components, weights, u, h), components[cfg.cold_blend].score,
+                               valid_hist, valid_t, data.n_items, exclude=torch.as_tensor(no_train), seed=cfg.seed,
+                               component=cfg.cold_blend)
+        timings["cold_blend_fit"] = time.perf_counter() - t
 
     test_hist, test_t = split.history("test"), split.targets("test")
     for c in components.values():
@@ -230,6 +348,13 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
         metrics["test"][n] = evaluate(lambda u: c.score(u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
     metrics["test"]["fusion"] = evaluate(
         lambda u: fused_scores(components, weights, u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
+    test_cold = torch.as_tensor(np.bincount(np.fromiter((i for h in test_hist for i in h), dtype=np.int64),
+                                            minlength=data.n_items) == 0)
+    if blend is not None and test_cold.any():  # what serving ranks when some items have no interactions
+        metrics["test"]["fusion+cold_blend"] = evaluate(
+            lambda u: blend.blend(fused_scores(components, weights, u, [test_hist[i] for i in u.tolist()]),
+                                  components[blend.component].score(u, [test_hist[i] for i in u.tolist()]), test_cold),
+            test_hist, test_t)
     for name, w in ablations.items():
         metrics["test"][name] = evaluate(
             lambda u: fused_scores(components, w, u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
@@ -247,5 +372,5 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
         user_ids=list(data.user_ids), item_ids=list(data.item_ids), components=components, weights=weights,
         history=[list(h) for h in history], metrics=metrics, params=asdict(cfg), timings=timings,
         entity_ids=list(data.entity_ids), entity_names=list(data.entity_names), relations=list(data.relations),
-        item_entity=np.asarray(data.item_entity, dtype=np.int64),
+        item_entity=np.asarray(data.item_entity, dtype=np.int64), cold_blend=blend,
     )

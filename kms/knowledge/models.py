@@ -50,7 +50,8 @@ class Fact(models.Model):
 
     class Meta:
         ordering = ["product_id", "relation", "id"]
-        indexes = [models.Index(fields=["product", "status"])]
+        # created_at: serving looks up facts newer than the active model (cold-start products)
+        indexes = [models.Index(fields=["product", "status"]), models.Index(fields=["created_at"])]
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.relation} {self.entity_id} ({self.status})"

@@ -5,7 +5,8 @@ import logging
 import re
 import threading
 import time
-
+from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 PARENT_CATEGORY = "IN_PARENT_CATEGORY"
 ACTIVATION_TOLERANCE = 0.0  # a new version must not be worse on validation NDCG@20
 INDEX_CHECK_SECONDS = 5.0
+# Products ingested after a model's training are served as cold-start items (from their
+# knowledge-graph entities) at once; the set is refreshed this often, per process.
+NEW_ITEMS_SECONDS = 5.0
+NEW_ITEMS_WINDOW = timedelta(minutes=10)  # facts this much older than a version count as trained on
+MAX_NEW_ITEMS = 20_000
 
 
 def training_data(graph: ExportedGraph) -> InteractionData:
@@ -194,6 +200,8 @@ class _IndexCache:
         self.version_id: int | None = None
         self.index = None
         self.checked = 0.0
+        self.new_items_checked = 0.0
+        self.new_items: dict[str, list[str]] = {}
 
     @staticmethod
     def _key(version: ModelVersion) -> tuple:
@@ -219,11 +227,51 @@ class _IndexCache:
                 key = self._key(version)
                 self.index = RecommendationIndex.from_model(TrainedModel.load(version.path))
                 self.version_id, self.key = version.pk, key
+                self.new_items, self.new_items_checked = {}, 0.0
+            if self.index is not None and now - self.new_items_checked >= NEW_ITEMS_SECONDS:
+                self.new_items_checked = now
+                self._refresh_new_items(version)
             return self.index
+
+    def _refresh_new_items(self, version: ModelVersion) -> None:
+        """Swap in an index that also serves products the model was not trained on (a copy, so
+        requests holding the current one are not disturbed); nothing changes if the set did not."""
+        try:
+            items = new_product_entities(version, set(self.index.model.item_ids))
+            if items != self.new_items:
+                self.index = self.index.with_new_items(items)
+                self.new_items = items
+        except Exception:  # serving goes on with the trained items
+            log.exception("could not refresh the new (cold-start) products")
 
     def clear(self):
         with self.lock:
             self.index, self.version_id, self.key, self.checked = None, None, None, 0.0
+            self.new_items, self.new_items_checked = {}, 0.0
+
+
+def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, list[tuple[str, str]]]:
+    """Products with facts that ``version`` was not trained on: graph uid -> sorted (relation,
+    entity uid) pairs, merged entities resolved and category ancestors added (as ``training_data``)."""
+    from kms.knowledge.models import Fact, Status
+
+    since = version.created_at - NEW_ITEMS_WINDOW
+    recent = (Fact.objects.filter(created_at__gte=since).exclude(status=Status.REJECTED).order_by()
+              .values_list("product__external_id", flat=True).distinct())
+    new = [ext for ext in recent.iterator() if f"product:{ext}" not in trained][:MAX_NEW_ITEMS]
+    out: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for start in range(0, len(new), 2000):
+        for ext, relation, uid, merged in (
+                Fact.objects.filter(product__external_id__in=new[start:start + 2000])
+                .exclude(status=Status.REJECTED).order_by()
+                .values_list("product__external_id", "relation", "entity__uid", "entity__merged_into__uid")):
+            uid = merged or uid
+            pairs = out[f"product:{ext}"]
+            pairs.add((relation, uid))
+            if relation == "IN_CATEGORY" and uid.startswith("category:"):
+                parts = uid.split(":", 1)[1].split("/")
+                pairs.update((PARENT_CATEGORY, "category:" + "/".join(parts[:n])) for n in range(1, len(parts)))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 index_cache = _IndexCache()

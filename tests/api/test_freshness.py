@@ -64,6 +64,29 @@ def test_posted_product_searchable_and_recommendable(write_client, kms_graph, mo
     assert similar["items"], "no cold-start neighbours for the new product"
     assert time.monotonic() - finished < 15
 
+    # The model never saw the product; serving picks it up as a cold-start item from its entities
+    # (within NEW_ITEMS_SECONDS), and a shopper whose history shares them gets it recommended.
+    from kms.knowledge.models import Fact
+    from kms.recs.services import NEW_ITEMS_SECONDS, index_cache
+
+    uid = f"product:{NEW['external_id']}"
+    assert _eventually(lambda: uid in index_cache.get().new_item_ids, NEW_ITEMS_SECONDS + 5)
+    mine = set(Fact.objects.filter(product__external_id=NEW["external_id"]).values_list("entity__uid", flat=True))
+    sharing = {}
+    for ext, entity in Fact.objects.exclude(product__external_id=NEW["external_id"]).values_list(
+            "product__external_id", "entity__uid"):
+        sharing[ext] = sharing.get(ext, 0) + (entity in mine)
+    neighbours = [ext for ext, n in sorted(sharing.items(), key=lambda kv: -kv[1])[:3] if n]
+    assert neighbours, "no product shares an entity with the new one"
+    record_events([{"event_id": f"fresh-{n}", "user": "fresh-shopper", "product": ext, "type": "purchase"}
+                   for n, ext in enumerate(neighbours)])
+    recs = write_client.get("/api/v1/users/fresh-shopper/recommendations?k=20&explain=true").json()
+    assert NEW["external_id"] in [item["product"] for item in recs["items"]], (neighbours, recs["items"][:5])
+    new_item = next(item for item in recs["items"] if item["product"] == NEW["external_id"])
+    assert new_item["explanation"]["text"], new_item  # explained through the shared entities
+    similar = write_client.get(f"/api/v1/products/{NEW['external_id']}/similar?k=5").json()
+    assert set(item["product"] for item in similar["items"]) & set(sharing)
+
     user = events[0]["user"]
     recs = write_client.get(f"/api/v1/users/{user}/recommendations?k=3&explain=true").json()
     assert recs["source"] == "model" and len(recs["items"]) == 3
