@@ -89,6 +89,7 @@ def main() -> None:
         assert services._pipeline[1] is pipe, "ingestion rebuilt the pipeline"
         job.refresh_from_db()
         if profiler:
+            profiler.dump_stats(str(ROOT / "bench" / "work" / "ingest.prof"))  # for pstats / snakeviz
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
 
         results = {

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Max
 from django.utils import timezone
 
@@ -168,6 +168,23 @@ def _remember_written(written: set | None, nodes: list[dict], rels: list[dict]) 
 
 
 MAX_UID = 512
+_FACT_COLUMNS = ("product_id", "relation", "entity_id", "value", "unit", "field", "start", "end", "text",
+                 "extractor", "extractor_version", "confidence", "status", "created_at", "updated_at")
+
+
+def _insert_facts(facts: list[Fact]) -> None:
+    """Insert new facts: one COPY on PostgreSQL (no per-row SQL to build; ~10x Django's
+    bulk_create for a chunk's thousands of rows), bulk_create elsewhere."""
+    if connection.vendor != "postgresql" or not facts:
+        Fact.objects.bulk_create(facts, batch_size=1000)
+        return
+    now = timezone.now()
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(Fact._meta.db_table)} ({', '.join(quote(c) for c in _FACT_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for f in facts:
+            copy.write_row((f.product_id, f.relation, f.entity_id, f.value, f.unit, f.field, f.start, f.end, f.text,
+                            f.extractor, f.extractor_version, f.confidence, f.status, now, now))
 
 
 def _ensure_entities(extracted: list["nlp.Fact"]) -> dict[str, Entity]:
@@ -237,7 +254,7 @@ def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: 
         try:
             with transaction.atomic():
                 Fact.objects.filter(product__in=ok, status=Status.AUTO).delete()
-                Fact.objects.bulk_create([f for fs in new_facts.values() for f in fs], batch_size=1000)
+                _insert_facts([f for fs in new_facts.values() for f in fs])
                 Product.objects.filter(pk__in=[p.pk for p in ok]).update(extracted_hash=F("content_hash"),
                                                                           ingest_error="")
                 if job_id is not None and ok:
@@ -389,6 +406,33 @@ def finish_if_complete(job_id: int) -> IngestionJob:
 
 
 INLINE_CHUNK_SIZE = 256
+_forked_pipeline = None  # the pipeline a forked extraction process inherits
+
+
+def _extract_forked(texts: list) -> dict:
+    return {r.product_uid: r for r in nlp.extract(_forked_pipeline, texts)}
+
+
+def _extraction_executor(pipe, n_chunks: int):
+    """Where the inline runner extracts the next chunk while it writes the current one.
+
+    A forked process when that is safe (several chunks, a fork-capable OS, and this process
+    runs a single thread, as the ``ingest`` command does): extraction then runs on another core
+    instead of competing with the writes for the GIL. The child inherits the pipeline, gets plain
+    product texts and returns the extraction results; it never touches the database or the
+    graph store. Otherwise (e.g. inside a threaded web worker) a thread, which still overlaps the
+    extraction with the time the writes wait on the servers.
+    """
+    global _forked_pipeline
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    if n_chunks > 1 and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        _forked_pipeline = pipe
+        executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        return executor, lambda products: executor.submit(_extract_forked, [product_text(p) for p in products])
+    executor = ThreadPoolExecutor(max_workers=1)
+    return executor, lambda products: executor.submit(extract_products, products, pipe)
 
 
 def run_ingestion_job(job_id: int, chunk_size: int | None = None, progress=None, dispatch: bool = False) -> IngestionJob:
@@ -402,25 +446,21 @@ def run_ingestion_job(job_id: int, chunk_size: int | None = None, progress=None,
         return finish_if_complete(job_id)
     pipe = get_pipeline() if chunks else None
     written: set = set()
+    executor, extract = _extraction_executor(pipe, len(chunks))
 
-    # The next chunk is extracted (pure CPU, no database) in a thread while the current one is
-    # written: the writes mostly wait on the graph store and the database, so the two overlap
-    # despite the GIL. Database reads stay on this thread (and its transaction).
-    from concurrent.futures import ThreadPoolExecutor
-
-    def ahead_of(executor, n):
+    def ahead_of(n):
         if n >= len(chunks):
             return None
         products = _chunk_products(job_id, chunks[n])
-        return products, executor.submit(extract_products, products, pipe)
+        return products, extract(products)
 
     try:
-        with ThreadPoolExecutor(max_workers=1) as executor:
-            upcoming = ahead_of(executor, 0)
+        with executor:
+            upcoming = ahead_of(0)
             for n, chunk in enumerate(chunks):
                 products, extraction = upcoming
                 results = extraction.result()
-                upcoming = ahead_of(executor, n + 1)
+                upcoming = ahead_of(n + 1)
                 process_chunk(job_id, chunk, pipe=pipe, prepared=(products, results), written=written)
                 if progress:
                     progress(IngestionJob.objects.get(pk=job_id))

@@ -103,3 +103,37 @@ def test_changed_product_replaces_auto_facts_but_keeps_curated(kms_graph, scient
     assert auto_after != auto_before
     graph_rels = {(r["type"], r["dst"]): r["props"].get("status") for r in kms_graph.relationships_of(target.graph_uid)}
     assert graph_rels[("HAS_BRAND", brand_fact.entity.uid)] == "approved"
+
+
+@pytest.mark.django_db
+def test_inline_job_extracts_in_a_forked_process_with_the_same_facts(kms_graph, scientific_slice, monkeypatch):
+    """The ``ingest`` command's runner extracts ahead in a forked process when it is single-threaded,
+    in a thread otherwise; both store the same facts and graph relationships."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from kms.catalogue.services import upsert_products
+    from kms.knowledge import services
+
+    products, _ = scientific_slice(4)
+    upsert_products(products)
+    pipe = services.get_pipeline()
+
+    def facts():
+        return sorted(Fact.objects.values_list("product__external_id", "relation", "entity__uid", "start", "end"))
+
+    executor, _ = services._extraction_executor(pipe, 3)
+    with executor:
+        assert isinstance(executor, ProcessPoolExecutor)  # this test process runs one thread
+    forked = run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk, chunk_size=3)
+    assert forked.state == "done" and forked.done == len(products) and forked.failed == 0
+    by_fork, rels_by_fork = facts(), kms_graph.count_relationships("HAS_BRAND")
+    assert by_fork and rels_by_fork
+
+    monkeypatch.setattr(services.threading, "active_count", lambda: 2)  # as in a threaded web worker
+    executor, _ = services._extraction_executor(pipe, 3)
+    with executor:
+        assert isinstance(executor, ThreadPoolExecutor)
+    Product.objects.update(extracted_hash="")  # make every product due again
+    threaded = run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk, chunk_size=3)
+    assert threaded.done == len(products)
+    assert facts() == by_fork and kms_graph.count_relationships("HAS_BRAND") == rels_by_fork
