@@ -8,3 +8,10 @@ import os
 
 worker_class = "kms.shedding.QueueStampingWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+
+
+def post_worker_init(worker):
+    """Load the serving and search indexes before this worker accepts its first connection."""
+    from kms.api.serving import warm_up
+
+    warm_up()

@@ -178,6 +178,14 @@ def main() -> None:
 
 
 def soak(args, env, data_dir: Path, prep: dict) -> None:
+    # Every run starts from the prepared state: earlier soaks' events (and cold users) would make
+    # each run's histories longer than the last. Only the database is reset (the request path
+    # reads histories there); then fresh planner statistics, as autovacuum would keep them.
+    print(api_load.django_eval(
+        "from django.db import connection\nfrom kms.events.models import Interaction, ShopUser\n"
+        "n = Interaction.objects.filter(event_id__startswith='soak-').delete()[0]\n"
+        "ShopUser.objects.filter(external_id__startswith='soak-cold-').delete()\n"
+        "connection.cursor().execute('ANALYZE')\nprint(f'removed {n} events of earlier soaks; ANALYZE done')", env))
     sample = json.loads(api_load.django_eval(
         "import json\nfrom kms.events.models import ShopUser\nfrom kms.catalogue.models import Product\n"
         "from kms.api.models import ApiKey\n"

@@ -10,6 +10,26 @@ import threading
 from kms.recs import services as recs
 
 
+def warm_up() -> None:
+    """Load what the read paths keep in memory (the active model's index, the search index) so
+    that no request of a fresh worker waits seconds for it; gunicorn calls this before a worker
+    accepts connections (``post_worker_init`` in gunicorn.conf.py). Failures are logged only: the
+    request path loads lazily as before."""
+    import logging
+
+    from kms.search.services import search_index
+
+    try:
+        recs.index_cache.get()
+        search_index.get()
+    except Exception:
+        logging.getLogger(__name__).exception("warm-up failed; loading lazily on first requests")
+    finally:
+        from django.db import connection
+
+        connection.close()  # the worker's threads open their own
+
+
 def popular(k: int, category: str | None = None, exclude: set[str] | None = None) -> list[dict]:
     """The in-memory popularity ranking of ``kms.recs.services`` with product rows attached."""
     uids = {f"product:{e}" for e in exclude or ()}

@@ -154,6 +154,7 @@ def activate(version: ModelVersion) -> None:
         version.state = ModelVersion.State.ACTIVE
         version.activated_at = timezone.now()
         version.save(update_fields=["state", "activated_at"])
+    index_cache.clear()  # this process serves the new version from its next request; others reload within seconds
 
 
 def activate_if_not_worse(version: ModelVersion) -> bool:
@@ -202,6 +203,7 @@ class _IndexCache:
         self.checked = 0.0
         self.new_items_checked = 0.0
         self.new_items: dict[str, list[str]] = {}
+        self.loading: threading.Thread | None = None
 
     @staticmethod
     def _key(version: ModelVersion) -> tuple:
@@ -221,17 +223,42 @@ class _IndexCache:
             if version is None:
                 self.index, self.version_id, self.key = None, None, None
             elif self._key(version) != self.key:
-                from recommender.serving import RecommendationIndex
-                from recommender.training import TrainedModel
-
-                key = self._key(version)
-                self.index = RecommendationIndex.from_model(TrainedModel.load(version.path))
-                self.version_id, self.key = version.pk, key
-                self.new_items, self.new_items_checked = {}, 0.0
+                if self.index is None:  # nothing to serve meanwhile: load now
+                    self._install(version, self._load(version))
+                elif not (self.loading and self.loading.is_alive()):
+                    # keep serving the current index while the new one loads (seconds), then swap
+                    self.loading = threading.Thread(target=self._load_in_background, args=(version,),
+                                                    name="recs-index", daemon=True)
+                    self.loading.start()
             if self.index is not None and now - self.new_items_checked >= NEW_ITEMS_SECONDS:
                 self.new_items_checked = now
                 self._refresh_new_items(version)
             return self.index
+
+    @staticmethod
+    def _load(version: ModelVersion):
+        from recommender.serving import RecommendationIndex
+        from recommender.training import TrainedModel
+
+        return RecommendationIndex.from_model(TrainedModel.load(version.path))
+
+    def _install(self, version: ModelVersion, index) -> None:
+        self.index, self.version_id, self.key = index, version.pk, self._key(version)
+        self.new_items, self.new_items_checked = {}, 0.0
+
+    def _load_in_background(self, version: ModelVersion) -> None:
+        from django.db import connection
+
+        try:
+            index = self._load(version)
+            with self.lock:
+                if self.index is not None:  # not cleared meanwhile
+                    self._install(version, index)
+                    self.checked = 0.0  # re-check the active version on the next request
+        except Exception:
+            log.exception("could not load model version %s; serving the previous one", version.pk)
+        finally:
+            connection.close()
 
     def _refresh_new_items(self, version: ModelVersion) -> None:
         """Swap in an index that also serves products the model was not trained on (a copy, so
