@@ -261,7 +261,7 @@ def soak(args, env, data_dir: Path, prep: dict) -> None:
           f"asked, p50 {percentile(ok, 0.5)} ms, p99 {p99} ms; statuses {load.statuses}")
     print(f"gunicorn RSS (master + workers): start {rss_start} MB, end {rss_end} MB")
     run = {"date": time.strftime("%Y-%m-%d"), "command": f"bench/load_soak.py --seconds {args.seconds} --rate {args.rate:g}",
-           "machine": "shared 2-core CPU", "gunicorn": f"{args.workers} gthread workers x {args.threads} threads",
+           "machine": "shared 2-core CPU", "gunicorn": f"{args.workers} {args.worker_class} workers x {args.threads} threads",
            "target_rps": args.rate, "achieved_rps": achieved, "seconds": args.seconds,
            "mix": {k: n / 10 for k, n in MIX}, "requests": len(load.results), "errors": errors,
            "statuses": load.statuses, "p50_ms": percentile(ok, 0.5), "p99_ms": p99,

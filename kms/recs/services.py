@@ -204,6 +204,7 @@ class _IndexCache:
         self.new_items_checked = 0.0
         self.new_items: dict[str, list[str]] = {}
         self.loading: threading.Thread | None = None
+        self.new_items_signature: tuple | None = None
 
     @staticmethod
     def _key(version: ModelVersion) -> tuple:
@@ -244,7 +245,7 @@ class _IndexCache:
 
     def _install(self, version: ModelVersion, index) -> None:
         self.index, self.version_id, self.key = index, version.pk, self._key(version)
-        self.new_items, self.new_items_checked = {}, 0.0
+        self.new_items, self.new_items_checked, self.new_items_signature = {}, 0.0, None
 
     def _load_in_background(self, version: ModelVersion) -> None:
         from django.db import connection
@@ -263,8 +264,18 @@ class _IndexCache:
     def _refresh_new_items(self, version: ModelVersion) -> None:
         """Swap in an index that also serves products the model was not trained on (a copy, so
         requests holding the current one are not disturbed); nothing changes if the set did not."""
+        from django.db.models import Max
+
+        from kms.knowledge.models import Fact
+
         try:
+            # cheap signature first: the full look-up only runs when facts changed since the last one
+            signature = (self.version_id, *Fact.objects.filter(created_at__gte=version.created_at - NEW_ITEMS_WINDOW)
+                         .aggregate(n=Count("id"), last=Max("id")).values())
+            if signature == self.new_items_signature:
+                return
             items = new_product_entities(version, set(self.index.model.item_ids))
+            self.new_items_signature = signature
             if items != self.new_items:
                 self.index = self.index.with_new_items(items)
                 self.new_items = items
@@ -274,7 +285,7 @@ class _IndexCache:
     def clear(self):
         with self.lock:
             self.index, self.version_id, self.key, self.checked = None, None, None, 0.0
-            self.new_items, self.new_items_checked = {}, 0.0
+            self.new_items, self.new_items_checked, self.new_items_signature = {}, 0.0, None
 
 
 def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, list[tuple[str, str]]]:

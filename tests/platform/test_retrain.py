@@ -40,3 +40,34 @@ def test_maybe_retrain_waits_for_new_data_and_never_activates_a_worse_model(kms_
     assert activate_if_not_worse(worse) is False
     worse.refresh_from_db()
     assert worse.state == ModelVersion.State.REJECTED and active_version() == current
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_version_activated_elsewhere_loads_in_the_background(kms_graph, models_dir, scientific_slice):
+    """Another process activates a new version: this one keeps answering from the index it has
+    while the new one loads, then serves the new one."""
+    import time
+
+    from kms.recs.services import index_cache
+
+    products, events = scientific_slice(40)
+    upsert_products(products)
+    run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
+    record_events(events)
+    first = train_model(TINY)
+    second = train_model(TINY, activate=False)
+    index_cache.clear()
+    before = index_cache.get()
+    assert index_cache.version_id == first.pk
+
+    # what activate() does, minus this process's cache clear: as seen from another process
+    ModelVersion.objects.filter(pk=first.pk).update(state=ModelVersion.State.READY)
+    ModelVersion.objects.filter(pk=second.pk).update(state=ModelVersion.State.ACTIVE)
+    index_cache.checked = 0.0  # the periodic check is due
+    assert index_cache.get() is before  # answered at once from the current index
+    deadline = time.monotonic() + 30
+    while index_cache.version_id != second.pk and time.monotonic() < deadline:
+        index_cache.checked = 0.0
+        index_cache.get()
+        time.sleep(0.1)
+    assert index_cache.version_id == second.pk and index_cache.get() is not before
