@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
@@ -157,13 +158,22 @@ def deliver_to_graph(interaction_ids: Sequence[int]) -> None:
         return
     if not cache.add(_PUSH_SCHEDULED, True, timeout=PUSH_DELAY_SECONDS):
         return  # a push is already due in this window; it takes these rows too
+    # Published from a thread: a slow or unreachable broker (connecting to a stopped Redis takes
+    # seconds) never holds up the request that stored the events.
+    threading.Thread(target=_queue_push, args=(len(interaction_ids),), name="events-push", daemon=True).start()
+
+
+BROKER_RETRY_SECONDS = 10.0
+
+
+def _queue_push(n_events: int) -> None:
     from .tasks import push_pending_interactions
 
     try:
         push_pending_interactions.apply_async(countdown=PUSH_DELAY_SECONDS, retry=False)
-    except Exception as exc:  # broker down: the periodic flush delivers them
-        cache.delete(_PUSH_SCHEDULED)
-        log.warning("broker unavailable, %d events wait for the periodic flush: %s", len(interaction_ids), exc)
+    except Exception as exc:  # broker down: the periodic flush delivers them; try again in a while
+        cache.set(_PUSH_SCHEDULED, True, timeout=BROKER_RETRY_SECONDS)
+        log.warning("broker unavailable, %d events wait for the periodic flush: %s", n_events, exc)
 
 
 def ensure_users(external_ids: Iterable[str]) -> dict[str, int]:

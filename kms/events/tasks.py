@@ -5,7 +5,8 @@ from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from . import services
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True,
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True,  # fire and forget: never
+             # wait on the result backend (a broker outage must not hold up POST /events)
              autoretry_for=(TransientError, ServiceUnavailable, SessionExpired),
              retry_backoff=True, retry_backoff_max=30, max_retries=10)
 def push_pending_interactions() -> int:
