@@ -50,13 +50,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared box)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-refit", action="store_true",
+                    help="test the components trained on train only (default for the full set: refit on train + "
+                         "valid for the epochs chosen on validation, as the datasets README allows)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "evaluate_scientific.json"))
     args = ap.parse_args()
 
     data, items = load_scientific()
     data = with_entities(data, catalogue_triples(items))
     preset = QUICK if args.quick else FULL
-    cfg = TrainConfig(**preset, threads=args.threads, device=args.device, seed=args.seed)
+    refit = not args.quick and not args.cold_start and not args.no_refit
+    cfg = TrainConfig(**preset, threads=args.threads, device=args.device, seed=args.seed, refit=refit)
     if args.cold_start:
         from recommender.coldstart import cold_start_experiment
 

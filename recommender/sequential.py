@@ -168,6 +168,9 @@ class SequentialRecommender(Scorer):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+            if not (split.valid_target >= 0).any():  # no validation targets (a refit): train to the budget
+                best_epoch = epoch
+                continue
             if epoch % hp["eval_every"] == 0 or epoch == hp["epochs"]:
                 self._table = None
                 ndcg = evaluate(lambda u: self.score(u, [valid_hist[i] for i in u.tolist()]),
@@ -183,6 +186,7 @@ class SequentialRecommender(Scorer):
                         break
         if best_state is not None:
             enc.load_state_dict(best_state)
+        self._table = None  # scoring rebuilds the item table from the final weights
         self.fit_info = {"best_epoch": best_epoch, "epochs_run": epoch, "valid_ndcg@20": best,
                          "train_seconds": time.perf_counter() - start, "curve": curve}
         return self.fit_info

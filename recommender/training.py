@@ -60,6 +60,10 @@ class TrainConfig:
     deploy_history: str = "all"  # "all" | "train+valid"
     # Extra fusions over subsets of ``fusion``, reported (as "fusion[a+b]") but not served.
     fusion_ablations: tuple[tuple[str, ...], ...] = ()
+    # After choosing epochs and fusion weights on validation, train every trainable component
+    # again on train + validation for its best epoch count (the protocol allows it: "a model may
+    # be refit on them"); the test and the deployed model use the refit components.
+    refit: bool = False
     # Rank items with no interactions among the rest by calibrated hit probability from this
     # inductive component (recommender/calibration.py); "" turns the blend off.
     cold_blend: str = "entitycf"
@@ -290,6 +294,27 @@ def _normalised_matrix(component: Scorer, users: np.ndarray, histories: Historie
     return torch.cat(parts)
 
 
+def refit_components(components: dict[str, Scorer], split, cfg: TrainConfig, knowledge: Knowledge, ctx: FitContext,
+                     timings: dict[str, float], data: InteractionData) -> None:
+    """Replace each trainable component by one trained on train + validation for the number of
+    epochs its validation run found best (no early stopping: nothing is held out any more)."""
+    from dataclasses import replace as dc_replace
+
+    refit_split = dc_replace(split, train=split.history("test"),
+                             valid_target=np.full(len(split.valid_target), -1, dtype=split.valid_target.dtype))
+    for name, old in list(components.items()):
+        best = int((getattr(old, "fit_info", None) or {}).get("best_epoch") or 0)
+        if not old.trainable or best <= 0:
+            continue
+        fresh = build_component(name, dc_replace(cfg, epochs=best, seq_epochs=best), data.n_users, data.n_items, knowledge)
+        t = time.perf_counter()
+        refit_info = fresh.fit(refit_split, ctx)
+        fresh.fit_info = {**old.fit_info, "refit": refit_info}  # the validation run's curve stays the record
+        timings[f"{name}_refit"] = time.perf_counter() - t
+        ctx.log(f"[train] {name}: refit on train + valid for {best} epochs in {timings[f'{name}_refit']:.1f}s")
+        components[name] = fresh
+
+
 def train(data: InteractionData, config: TrainConfig | None = None, log=print) -> TrainedModel:
     cfg = config or TrainConfig()
     if cfg.threads:
@@ -342,6 +367,8 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
         timings["cold_blend_fit"] = time.perf_counter() - t
 
     test_hist, test_t = split.history("test"), split.targets("test")
+    if cfg.refit:
+        refit_components(components, split, cfg, knowledge, ctx, timings, data)
     for c in components.values():
         c.prepare(test_hist)
     for n, c in components.items():

@@ -95,3 +95,14 @@ def test_item_added_after_training_is_recommended_and_has_similar_items(data):
     why = ExplanationGraph.from_model(index.model).explain(new_id, user_id="u1")
     assert why.kind == "shared_entity" and why.nodes[-1].id == f"item:{new_id}"
     assert new_id not in index.with_new_items({}).item_index  # replaced, not appended
+
+
+def test_refit_trains_on_train_plus_valid_for_the_best_epochs(data):
+    cfg = TrainConfig(components=("itemcf", "lightgcn", "sasrec"), fusion=("itemcf", "lightgcn", "sasrec"), dim=8,
+                      layers=1, epochs=10, seq_epochs=6, eval_every=2, patience=2, seed=0, refit=True)
+    model = train(data, cfg, log=lambda *_: None)
+    for name in ("lightgcn", "sasrec"):
+        info = model.components[name].fit_info
+        assert info["best_epoch"] > 0 and info["refit"]["epochs_run"] == info["best_epoch"], (name, info)
+        assert f"{name}_refit" in model.timings
+    assert model.metrics["test"]["fusion"]["ndcg@20"] > 0
