@@ -92,8 +92,11 @@ def main() -> None:
         "wall_seconds": round(wall, 1),
         "config": model.params,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and "cold_start" in (previous := json.loads(out.read_text())):
+        result["cold_start"] = previous["cold_start"]  # written by --cold-start runs; keep it
+    out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out}")
 
 
