@@ -90,27 +90,44 @@ class Calibration:
         return cls(state["centres"], state["probs"])
 
 
+MIN_HITS = 30  # validation targets each side needs before its calibration is trusted
+
+
 @dataclass
 class ColdStartBlend:
     warm: Calibration
     cold: Calibration
     component: str = "entitycf"  # the inductive component that scores cold items
+    # Too few validation targets to calibrate (a small shop): cold items get their inductive
+    # z-score times this (the fusion's total weight), as if that one component spoke for all.
+    fallback_scale: float | None = None
+
+    def cold_scores(self, inductive_z: torch.Tensor) -> torch.Tensor:
+        """Scores of cold items from the inductive component's per-user z-scores."""
+        if self.fallback_scale is not None:
+            return self.fallback_scale * inductive_z.double()
+        return self.cold(inductive_z)
+
+    def warm_scores(self, fused: torch.Tensor) -> torch.Tensor:
+        return fused.double() if self.fallback_scale is not None else self.warm(fused)
 
     def blend(self, fused: torch.Tensor, inductive: torch.Tensor, cold: torch.Tensor) -> torch.Tensor:
         """(B, n) scores: calibrated fused score for warm items, calibrated inductive z-score for cold ones."""
-        return torch.where(cold.unsqueeze(0), self.cold(normalise_rows(inductive)), self.warm(fused))
+        return torch.where(cold.unsqueeze(0), self.cold_scores(normalise_rows(inductive)), self.warm_scores(fused))
 
     def state(self) -> dict:
-        return {"warm": self.warm.state(), "cold": self.cold.state(), "component": self.component}
+        return {"warm": self.warm.state(), "cold": self.cold.state(), "component": self.component,
+                "fallback_scale": self.fallback_scale}
 
     @classmethod
     def from_state(cls, state: dict) -> "ColdStartBlend":
-        return cls(Calibration.from_state(state["warm"]), Calibration.from_state(state["cold"]), state["component"])
+        return cls(Calibration.from_state(state["warm"]), Calibration.from_state(state["cold"]), state["component"],
+                   state.get("fallback_scale"))
 
 
 def fit_cold_blend(fused: ScoreFn, inductive: ScoreFn, histories: Histories, targets: np.ndarray,
                    n_items: int, exclude: torch.Tensor | None = None, fraction: float = 0.1, seed: int = 0,
-                   batch: int = 512, component: str = "entitycf") -> ColdStartBlend:
+                   batch: int = 512, component: str = "entitycf", fusion_weight: float = 1.0) -> ColdStartBlend:
     """Learn both calibrations on one stage (validation): ``fused``/``inductive`` score users.
 
     A random ``fraction`` of the items plays "cold": their calibration uses only the inductive
@@ -137,5 +154,9 @@ def fit_cold_blend(fused: ScoreFn, inductive: ScoreFn, histories: Histories, tar
             hit[torch.arange(len(u)), torch.as_tensor(np.asarray(targets)[users[s:s + batch]])] = True
             wm, cm = cand & ~pseudo, cand & pseudo
             warm_s.append(f[wm]), warm_h.append(hit[wm]), cold_s.append(z[cm]), cold_h.append(hit[cm])
-    return ColdStartBlend(Calibration.fit(torch.cat(warm_s), torch.cat(warm_h)),
-                          Calibration.fit(torch.cat(cold_s), torch.cat(cold_h)), component)
+    warm_h, cold_h = torch.cat(warm_h), torch.cat(cold_h)
+    blend = ColdStartBlend(Calibration.fit(torch.cat(warm_s), warm_h), Calibration.fit(torch.cat(cold_s), cold_h),
+                           component)
+    if int(warm_h.sum()) < MIN_HITS or int(cold_h.sum()) < MIN_HITS:
+        blend.fallback_scale = float(fusion_weight)
+    return blend

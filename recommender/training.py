@@ -210,7 +210,7 @@ class TrainedModel:
         r = recency_matrix(histories, self.n_items, component.recency_decay)
         extra = torch.as_tensor((r @ self._new_weights).toarray(), dtype=torch.float32)
         inductive = torch.cat([component.score(users, histories), extra], dim=1)
-        return self.cold_blend.cold(normalise_rows(inductive))[:, self.n_items:]
+        return self.cold_blend.cold_scores(normalise_rows(inductive))[:, self.n_items:]
 
     def score(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
         """(B, n_items [+ new items]) scores; users = -1 are scored from ``histories`` alone.
@@ -363,7 +363,7 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
                                minlength=data.n_items) == 0  # never a warm example
         blend = fit_cold_blend(lambda u, h: fused_scores(components, weights, u, h), components[cfg.cold_blend].score,
                                valid_hist, valid_t, data.n_items, exclude=torch.as_tensor(no_train), seed=cfg.seed,
-                               component=cfg.cold_blend)
+                               component=cfg.cold_blend, fusion_weight=sum(weights.active().values()))
         timings["cold_blend_fit"] = time.perf_counter() - t
 
     test_hist, test_t = split.history("test"), split.targets("test")

@@ -31,11 +31,15 @@ def _without(data, item):
     return replace(data, sequences=[[i for i in h if i != item] for h in data.sequences])
 
 
-def test_item_without_interactions_is_recommended_to_its_group(data, tmp_path):
+def test_item_without_interactions_is_recommended_to_its_group(tmp_path):
+    from tests.recommender.conftest import synthetic
+
+    data = synthetic(n_users=800)  # enough validation targets to calibrate (MIN_HITS per side)
     cold = 5  # group 1: users u with u % 4 == 1 buy it
     cfg = TrainConfig(components=("itemcf", "entitycf"), fusion=("itemcf",), epochs=1, seed=0)
     model = train(_without(data, cold), cfg, log=lambda *_: None)
     assert model.cold_blend is not None and bool(model.cold_items[cold])
+    assert model.cold_blend.fallback_scale is None  # the calibrated path, not the small-data fallback
     users = torch.arange(data.n_users)
     blended = model.score(users, model.history)
     for r, h in enumerate(model.history):
@@ -106,3 +110,21 @@ def test_refit_trains_on_train_plus_valid_for_the_best_epochs(data):
         assert info["best_epoch"] > 0 and info["refit"]["epochs_run"] == info["best_epoch"], (name, info)
         assert f"{name}_refit" in model.timings
     assert model.metrics["test"]["fusion"]["ndcg@20"] > 0
+
+
+def test_too_little_validation_evidence_falls_back_to_scaled_entity_scores():
+    from recommender.calibration import MIN_HITS, fit_cold_blend
+
+    n = 40
+    scores = lambda u, h: torch.randn(len(u), n, generator=torch.Generator().manual_seed(int(u[0])))
+    few = fit_cold_blend(scores, scores, [[1, 2]] * 10, np.arange(10) % n, n, fusion_weight=1.5)
+    assert few.fallback_scale == 1.5  # 10 targets cannot calibrate anything
+    fused, inductive = torch.randn(2, n), torch.randn(2, n)
+    cold = torch.zeros(n, dtype=torch.bool)
+    cold[:5] = True
+    out = few.blend(fused, inductive, cold)
+    assert torch.allclose(out[:, 5:], fused[:, 5:].double())
+    from recommender.scoring import normalise_rows
+
+    assert torch.allclose(out[:, :5], 1.5 * normalise_rows(inductive)[:, :5].double())
+    assert MIN_HITS > 10
