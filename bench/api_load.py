@@ -13,6 +13,7 @@ Lua script. Prints p50/p99/req/s/errors and writes bench/results/api_load.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -126,6 +127,15 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
 
+    with bench_environment(args.users, args.rebuild) as (env, data_dir, prep):
+        run(args, env, data_dir, prep)
+
+
+@contextlib.contextmanager
+def bench_environment(users: int, rebuild: bool):
+    """(env, data dir, preparation) of the API benchmarks: PostgreSQL ``kms_bench`` (or
+    $BENCH_DATABASE_URL) and bench/work/api-data (or $BENCH_DATA_DIR), prepared once and reused;
+    the ArcadeDB server is stopped afterwards if this run started it."""
     db_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kms_bench")
     data_dir = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "bench" / "work" / "api-data"))
     env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "NEO4J_URI")}
@@ -134,7 +144,7 @@ def main() -> None:
     ensure_database(db_url)
     graph_was_running = _graph_pid(data_dir) is not None
     try:
-        run(args, env, data_dir, prepare(env, args.users, args.rebuild))
+        yield env, data_dir, prepare(env, users, rebuild)
     finally:
         pid = _graph_pid(data_dir)
         if pid is not None and not graph_was_running:  # stop the ArcadeDB server this run started

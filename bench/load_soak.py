@@ -161,20 +161,8 @@ def main() -> None:
                         help="record only under load_soak_runs, leaving the headline load_* keys alone")
     args = parser.parse_args()
 
-    db_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kms_bench")
-    data_dir = Path(os.environ.get("BENCH_DATA_DIR", ROOT / "bench" / "work" / "api-data"))
-    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "NEO4J_URI")}
-    env |= {"DATABASE_URL": db_url, "KMS_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "kms.settings",
-            "PYTHONPATH": str(ROOT), "KMS_LOG_LEVEL": "WARNING", "OMP_NUM_THREADS": "1"}
-    api_load.ensure_database(db_url)
-    graph_was_running = api_load._graph_pid(data_dir) is not None
-    try:
-        prep = api_load.prepare(env, args.users, args.rebuild)
+    with api_load.bench_environment(args.users, args.rebuild) as (env, data_dir, prep):
         soak(args, env, data_dir, prep)
-    finally:
-        pid = api_load._graph_pid(data_dir)
-        if pid is not None and not graph_was_running:  # stop the ArcadeDB server this run started
-            os.kill(pid, 15)
 
 
 def soak(args, env, data_dir: Path, prep: dict) -> None:
