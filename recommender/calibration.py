@@ -16,7 +16,7 @@ items is learned. Nothing here looks at test data.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +114,14 @@ class ColdStartBlend:
     def blend(self, fused: torch.Tensor, inductive: torch.Tensor, cold: torch.Tensor) -> torch.Tensor:
         """(B, n) scores: calibrated fused score for warm items, calibrated inductive z-score for cold ones."""
         return torch.where(cold.unsqueeze(0), self.cold_scores(normalise_rows(inductive)), self.warm_scores(fused))
+
+    def scores(self, components: dict, weights, users: torch.Tensor, histories: Histories,
+               cold: torch.Tensor) -> torch.Tensor:
+        """The blend of ``components`` fused with ``weights`` and of this blend's inductive component."""
+        from recommender.fusion import fused_scores
+
+        return self.blend(fused_scores(components, weights, users, histories),
+                          components[self.component].score(users, histories), cold)
 
     def state(self) -> dict:
         return {"warm": self.warm.state(), "cold": self.cold.state(), "component": self.component,

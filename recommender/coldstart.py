@@ -18,7 +18,7 @@ from recommender.calibration import fit_cold_blend
 from recommender.data import InteractionData, Split, leave_last_out
 from recommender.fusion import fused_scores, search_weights
 from recommender.metrics import evaluate
-from recommender.scoring import FitContext, Knowledge, normalise_rows, pick_device, seed_everything
+from recommender.scoring import FitContext, Knowledge, pick_device, seed_everything
 from recommender.training import TrainConfig, _normalised_matrix, build_component
 
 COLD_COMPONENTS = ("popularity", "itemcf_recent", "entitycf", "kgcn", "kgsasrec")
@@ -82,9 +82,8 @@ def cold_start_experiment(data: InteractionData, cfg: TrainConfig, fraction: flo
     scorers["fusion_cold_aware"] = lambda u: fused_scores(models, weights, u, [test_hist[i] for i in u.tolist()],
                                                           cold=cold_mask)
     if blend is not None:
-        scorers["fusion_calibrated"] = lambda u: blend.blend(
-            fused_scores(models, weights, u, [test_hist[i] for i in u.tolist()]),
-            models["entitycf"].score(u, [test_hist[i] for i in u.tolist()]), cold_mask)
+        scorers["fusion_calibrated"] = lambda u: blend.scores(models, weights, u, [test_hist[i] for i in u.tolist()],
+                                                              cold_mask)
     results = {}
     for n, fn in scorers.items():
         results[n] = {g: evaluate(fn, test_hist, test_t, ks=(20,), users=users) for g, users in groups.items()}

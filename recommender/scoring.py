@@ -82,6 +82,12 @@ class Scorer:
         return evaluate(lambda u: self.score(u, [histories[i] for i in u.tolist()]), histories, targets)
 
 
+def items_without_interactions(histories: Histories, n_items: int) -> torch.Tensor:
+    """Bool (n_items,): the items no history contains."""
+    flat = np.fromiter((i for h in histories for i in h), dtype=np.int64)
+    return torch.as_tensor(np.bincount(flat, minlength=n_items) == 0)
+
+
 def normalise_rows(scores: torch.Tensor) -> torch.Tensor:
     """Per-user z-score, so components on different scales can be mixed linearly."""
     mean = scores.mean(dim=1, keepdim=True)

@@ -10,6 +10,7 @@ the default, what a live system would use) or "train+valid" (exactly the tested 
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterable
@@ -27,7 +28,8 @@ from recommender.lightgcn import GraphRecommender
 from recommender.metrics import evaluate
 from recommender.neighbourhood import EntityCF, ItemCF, UserCF, recency_matrix
 from recommender.popularity import Popularity
-from recommender.scoring import FitContext, Histories, Knowledge, Scorer, normalise_rows, pick_device, seed_everything
+from recommender.scoring import (FitContext, Histories, Knowledge, Scorer, items_without_interactions, normalise_rows,
+                                 pick_device, seed_everything)
 
 FORMAT_VERSION = 1
 
@@ -135,11 +137,10 @@ class TrainedModel:
     def n_items(self) -> int:
         return len(self.item_ids)
 
-    @property
+    @functools.cached_property
     def cold_items(self) -> torch.Tensor:
         """Bool (n_items,): items with no interaction in the deployed history."""
-        counts = np.bincount(np.fromiter((i for h in self.history for i in h), dtype=np.int64), minlength=self.n_items)
-        return torch.as_tensor(counts == 0)
+        return items_without_interactions(self.history, self.n_items)
 
     # -- items that arrived after training -------------------------------------------------
     def set_new_items(self, items: dict[str, Iterable[tuple[str, str]]]) -> list[str]:
@@ -199,18 +200,23 @@ class TrainedModel:
         order = np.argsort(-col.data)[:k]
         return [(int(col.row[o]), float(col.data[o])) for o in order]
 
+    def _inductive_scores(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
+        """(B, n_items + n_new) scores of the blend's inductive component, new items included
+        (``histories`` name trained items only)."""
+        component = self.components[self.cold_blend.component]
+        scores = component.score(users, histories)
+        if not getattr(self, "new_item_ids", None):
+            return scores
+        r = recency_matrix(histories, self.n_items, component.recency_decay)
+        return torch.cat([scores, torch.as_tensor((r @ self._new_weights).toarray(), dtype=torch.float32)], dim=1)
+
     def score_new_items(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
         """(B, n_new) calibrated scores of the new items only: what ``score`` puts in its extra
         columns, without the fused components (a precomputed ranking supplies the rest)."""
-        new = getattr(self, "new_item_ids", None) or []
-        if not new:
+        if not getattr(self, "new_item_ids", None):
             return torch.zeros(len(users), 0, dtype=torch.float64)
         histories = [[i for i in h if i < self.n_items] for h in histories]
-        component = self.components[self.cold_blend.component]
-        r = recency_matrix(histories, self.n_items, component.recency_decay)
-        extra = torch.as_tensor((r @ self._new_weights).toarray(), dtype=torch.float32)
-        inductive = torch.cat([component.score(users, histories), extra], dim=1)
-        return self.cold_blend.cold_scores(normalise_rows(inductive))[:, self.n_items:]
+        return self.cold_blend.cold_scores(normalise_rows(self._inductive_scores(users, histories)))[:, self.n_items:]
 
     def score(self, users: torch.Tensor, histories: Histories) -> torch.Tensor:
         """(B, n_items [+ new items]) scores; users = -1 are scored from ``histories`` alone.
@@ -226,17 +232,11 @@ class TrainedModel:
         blend = self.cold_blend
         if blend is None or blend.component not in self.components:
             return fused
-        if getattr(self, "_cold", None) is None or len(self._cold) != self.n_items:
-            self._cold = self.cold_items
-        component = self.components[blend.component]
-        inductive, cold = component.score(users, histories), self._cold
+        cold = self.cold_items
         if new:
-            r = recency_matrix(histories, self.n_items, component.recency_decay)
-            extra = torch.as_tensor((r @ self._new_weights).toarray(), dtype=torch.float32)
-            inductive = torch.cat([inductive, extra], dim=1)
             fused = torch.cat([fused, torch.zeros(len(fused), len(new))], dim=1)
             cold = torch.cat([cold, torch.ones(len(new), dtype=torch.bool)])
-        return blend.blend(fused, inductive, cold)
+        return blend.blend(fused, self._inductive_scores(users, histories), cold)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -359,10 +359,9 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
     blend = None
     if cfg.cold_blend and cfg.cold_blend in components and len(valid_users):
         t = time.perf_counter()
-        no_train = np.bincount(np.fromiter((i for h in split.train for i in h), dtype=np.int64),
-                               minlength=data.n_items) == 0  # never a warm example
+        no_train = items_without_interactions(split.train, data.n_items)  # never a warm example
         blend = fit_cold_blend(lambda u, h: fused_scores(components, weights, u, h), components[cfg.cold_blend].score,
-                               valid_hist, valid_t, data.n_items, exclude=torch.as_tensor(no_train), seed=cfg.seed,
+                               valid_hist, valid_t, data.n_items, exclude=no_train, seed=cfg.seed,
                                component=cfg.cold_blend, fusion_weight=sum(weights.active().values()))
         timings["cold_blend_fit"] = time.perf_counter() - t
 
@@ -375,12 +374,10 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
         metrics["test"][n] = evaluate(lambda u: c.score(u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
     metrics["test"]["fusion"] = evaluate(
         lambda u: fused_scores(components, weights, u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
-    test_cold = torch.as_tensor(np.bincount(np.fromiter((i for h in test_hist for i in h), dtype=np.int64),
-                                            minlength=data.n_items) == 0)
+    test_cold = items_without_interactions(test_hist, data.n_items)
     if blend is not None and test_cold.any():  # what serving ranks when some items have no interactions
         metrics["test"]["fusion+cold_blend"] = evaluate(
-            lambda u: blend.blend(fused_scores(components, weights, u, [test_hist[i] for i in u.tolist()]),
-                                  components[blend.component].score(u, [test_hist[i] for i in u.tolist()]), test_cold),
+            lambda u: blend.scores(components, weights, u, [test_hist[i] for i in u.tolist()], test_cold),
             test_hist, test_t)
     for name, w in ablations.items():
         metrics["test"][name] = evaluate(
