@@ -201,9 +201,13 @@ class _IndexCache:
         self.version_id: int | None = None
         self.index = None
         self.checked = 0.0
-        self.new_items_checked = 0.0
-        self.new_items: dict[str, list[str]] = {}
         self.loading: threading.Thread | None = None
+        self._forget_new_items()
+
+    def _forget_new_items(self) -> None:
+        """No products served beyond the index's model yet; look them up on the next request."""
+        self.new_items: dict[str, list[tuple[str, str]]] = {}
+        self.new_items_checked = 0.0
         self.new_items_signature: tuple | None = None
 
     @staticmethod
@@ -245,7 +249,7 @@ class _IndexCache:
 
     def _install(self, version: ModelVersion, index) -> None:
         self.index, self.version_id, self.key = index, version.pk, self._key(version)
-        self.new_items, self.new_items_checked, self.new_items_signature = {}, 0.0, None
+        self._forget_new_items()
 
     def _load_in_background(self, version: ModelVersion) -> None:
         from django.db import connection
@@ -285,7 +289,7 @@ class _IndexCache:
     def clear(self):
         with self.lock:
             self.index, self.version_id, self.key, self.checked = None, None, None, 0.0
-            self.new_items, self.new_items_checked, self.new_items_signature = {}, 0.0, None
+            self._forget_new_items()
 
 
 def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, list[tuple[str, str]]]:
