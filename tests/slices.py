@@ -21,3 +21,18 @@ def _scientific_slice(n_users: int = 120) -> tuple[list[dict], list[dict]]:
                  "brand": items[i].get("brand", ""), "categories": items[i].get("categories", "")}
                 for i in sorted(wanted, key=int)]
     return products, events
+
+
+def ingest_slice(n_users: int) -> tuple[list[dict], list[dict]]:
+    """The slice's products upserted and ingested (extraction into the graph store), then its
+    events recorded: the starting state of the end-to-end tests. Needs the database and graph."""
+    from kms.catalogue.services import upsert_products
+    from kms.events.services import record_events
+    from kms.knowledge.models import IngestionJob
+    from kms.knowledge.services import run_ingestion_job
+
+    products, events = _scientific_slice(n_users)
+    upsert_products(products)
+    run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
+    record_events(events)
+    return products, events

@@ -4,14 +4,13 @@ from collections import Counter
 import pytest
 
 from kms.catalogue.models import Product
-from kms.catalogue.services import upsert_products
 from kms.curation.services import deliver_outbox, merge_entities
-from kms.events.services import record_events
-from kms.knowledge.models import Entity, Fact, IngestionJob
-from kms.knowledge.services import build_knowledge_base, run_ingestion_job
+from kms.knowledge.models import Entity, Fact
+from kms.knowledge.services import build_knowledge_base
 from kms.recs.services import train_model
 from recommender.explain import ExplanationGraph
 from recommender.training import TrainedModel
+from tests.slices import ingest_slice
 
 TINY = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf", "lightgcn"],
         "dim": 8, "layers": 1, "epochs": 5, "eval_every": 5, "patience": 1, "threads": 1}
@@ -23,11 +22,8 @@ def _explain(version, item, history_item):
 
 
 @pytest.mark.django_db
-def test_merge_reaches_graph_rules_and_next_model(kms_graph, models_dir, scientific_slice, role_users):
-    products, events = scientific_slice(80)
-    upsert_products(products)
-    run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
-    record_events(events)
+def test_merge_reaches_graph_rules_and_next_model(kms_graph, models_dir, role_users):
+    products, events = ingest_slice(80)
 
     brand_facts = Fact.objects.filter(relation="HAS_BRAND", field="brand").select_related("entity", "product")
     top = [uid for uid, _ in Counter(f.entity.uid for f in brand_facts).most_common(2)]

@@ -6,23 +6,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from kms.catalogue.services import upsert_products
 from kms.events.models import Interaction, ShopUser
-from kms.events.services import record_events
-from kms.knowledge.models import IngestionJob
-from kms.knowledge.services import run_ingestion_job
 from kms.recs.services import forget_user, index_cache, recommend_for_user, train_model
+from tests.slices import ingest_slice
 
 SMALL = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf", "lightgcn"],
          "dim": 8, "layers": 1, "epochs": 5, "eval_every": 5, "patience": 1, "threads": 1}
 
 
 @pytest.mark.django_db
-def test_forget_user_everywhere(kms_graph, models_dir, scientific_slice, client):
-    products, events = scientific_slice(60)
-    upsert_products(products)
-    run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
-    record_events(events)
+def test_forget_user_everywhere(kms_graph, models_dir, client):
+    products, events = ingest_slice(60)
     version = train_model(SMALL)
     victim = events[0]["user"]
     uid = f"user:{victim}"

@@ -5,23 +5,18 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from kms.catalogue.services import upsert_products
 from kms.events.services import record_events
-from kms.knowledge.models import IngestionJob
-from kms.knowledge.services import run_ingestion_job
 from kms.recs.models import ModelVersion
 from kms.recs.services import activate_if_not_worse, active_version, maybe_retrain, train_model
+from tests.slices import ingest_slice
 
 TINY = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf", "lightgcn"],
         "dim": 8, "layers": 1, "epochs": 5, "eval_every": 5, "patience": 1, "threads": 1}
 
 
 @pytest.mark.django_db
-def test_maybe_retrain_waits_for_new_data_and_never_activates_a_worse_model(kms_graph, models_dir, scientific_slice):
-    products, events = scientific_slice(60)
-    upsert_products(products)
-    run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
-    record_events(events)
+def test_maybe_retrain_waits_for_new_data_and_never_activates_a_worse_model(kms_graph, models_dir):
+    products, events = ingest_slice(60)
     first = train_model(TINY)
     assert active_version() == first
 
@@ -43,17 +38,14 @@ def test_maybe_retrain_waits_for_new_data_and_never_activates_a_worse_model(kms_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_version_activated_elsewhere_loads_in_the_background(kms_graph, models_dir, scientific_slice):
+def test_a_version_activated_elsewhere_loads_in_the_background(kms_graph, models_dir):
     """Another process activates a new version: this one keeps answering from the index it has
     while the new one loads, then serves the new one."""
     import time
 
     from kms.recs.services import index_cache
 
-    products, events = scientific_slice(40)
-    upsert_products(products)
-    run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
-    record_events(events)
+    products, events = ingest_slice(40)
     first = train_model(TINY)
     second = train_model(TINY, activate=False)
     index_cache.clear()
