@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from django.db import transaction
 from django.db.models import Q
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, generics, serializers as s, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
