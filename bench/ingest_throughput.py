@@ -38,6 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--profile", action="store_true", help="cProfile the ingestion job")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="products per inline chunk (default: the runner's own, INLINE_CHUNK_SIZE)")
     args = parser.parse_args()
 
     from graph.server import ArcadeDBProcess
@@ -82,7 +84,7 @@ def main() -> None:
         t0 = time.perf_counter()
         if profiler:
             profiler.enable()
-        services.run_ingestion_job(job.pk)
+        services.run_ingestion_job(job.pk, chunk_size=args.chunk_size)
         if profiler:
             profiler.disable()
         ingest_s = time.perf_counter() - t0
@@ -103,6 +105,7 @@ def main() -> None:
             "ingest_done": job.done,
             "ingest_failed": job.failed,
             "graph_store": f"ArcadeDB Bolt ({info.uri})",
+            "chunk_size": args.chunk_size or services.INLINE_CHUNK_SIZE,
         }
         out = ROOT / "bench" / "results" / "ingest_throughput.json"
         out.write_text(json.dumps(results, indent=2) + "\n")
