@@ -54,12 +54,13 @@ class ArcadeDBProcess:
     """One ArcadeDB server process rooted at ``root`` (databases live under it)."""
 
     def __init__(self, root: Path | str, bolt_port: int | None = None, http_port: int | None = None,
-                 password: str = "kms-local-graph", heap: str = "1g"):
+                 password: str = "kms-local-graph", heap: str = "1g", extra_databases: tuple[str, ...] = ()):
         self.root = Path(root).resolve()
         self.bolt_port = bolt_port or free_port()
         self.http_port = http_port or free_port()
         self.password = password
         self.heap = heap
+        self.extra_databases = extra_databases  # created beside DATABASE at start (benchmarks' scratch space)
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -67,6 +68,7 @@ class ArcadeDBProcess:
         return [
             str(pkg / "jre" / "bin" / "java"),
             f"-Xmx{self.heap}",
+            *os.environ.get("KMS_ARCADEDB_JAVA_OPTS", "").split(),
             "-cp", str(pkg / "jars" / "*"),
             f"-Darcadedb.server.rootPath={self.root}",
             f"-Darcadedb.server.rootPassword={self.password}",
@@ -75,7 +77,7 @@ class ArcadeDBProcess:
             "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
             "-Darcadedb.bolt.host=127.0.0.1",
             f"-Darcadedb.bolt.port={self.bolt_port}",
-            f"-Darcadedb.server.defaultDatabases={DATABASE}[{USER}]",
+            "-Darcadedb.server.defaultDatabases=" + ";".join(f"{db}[{USER}]" for db in (DATABASE, *self.extra_databases)),
             "com.arcadedb.server.ArcadeDBServer",
         ]
 

@@ -173,7 +173,7 @@ class GraphStore:
                 "WHERE type(e) <> 'INTERACTED' AND coalesce(e.status, 'auto') IN $statuses DELETE e",
                 {"uids": list(product_uids), "statuses": statuses},
             )
-        ]
+        ] if product_uids else []  # products new to the graph have nothing to replace
         statements += self._node_statements(nodes)
         statements += self._relationship_statements(rels)
         self.write_many(statements)

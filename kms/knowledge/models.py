@@ -31,8 +31,9 @@ class Entity(models.Model):
 class Fact(models.Model):
     """One extracted (or curated) statement about a product, with its provenance."""
 
-    product = models.ForeignKey("catalogue.Product", on_delete=models.CASCADE, related_name="facts")
-    relation = models.CharField(max_length=32, db_index=True)
+    # no index of its own: (product, status) below serves lookups by product
+    product = models.ForeignKey("catalogue.Product", on_delete=models.CASCADE, related_name="facts", db_index=False)
+    relation = models.CharField(max_length=32)
     entity = models.ForeignKey(Entity, on_delete=models.CASCADE, related_name="facts")
     value = models.CharField(max_length=64, blank=True, default="")
     unit = models.CharField(max_length=32, blank=True, default="")
@@ -43,15 +44,19 @@ class Fact(models.Model):
     extractor = models.CharField(max_length=64, default="")
     extractor_version = models.CharField(max_length=32, default="")
     confidence = models.FloatField(default=1.0)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AUTO, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AUTO)
     curated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["product_id", "relation", "id"]
-        # created_at: serving looks up facts newer than the active model (cold-start products)
-        indexes = [models.Index(fields=["product", "status"]), models.Index(fields=["created_at"])]
+        # created_at: serving looks up facts newer than the active model (cold-start products).
+        # relation and status get plain indexes in Meta, not db_index: on PostgreSQL db_index adds a
+        # second (LIKE pattern) index that no query here uses and every ingested fact pays for.
+        indexes = [models.Index(fields=["product", "status"]), models.Index(fields=["created_at"]),
+                   models.Index(fields=["relation"], name="knowledge_fact_relation"),
+                   models.Index(fields=["status"], name="knowledge_fact_status")]
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.relation} {self.entity_id} ({self.status})"

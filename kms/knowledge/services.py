@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max
 from django.utils import timezone
 
+import kms.lookups  # noqa: F401  (registers __any)
 import nlp
 from kms.catalogue.models import Product
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
@@ -125,10 +127,8 @@ def _category_chain(key: str, name_parts: list[str]) -> list[tuple[str, str]]:
     return [(f"category:{'/'.join(parts[:n])}", names[n - 1]) for n in range(1, len(parts) + 1)]
 
 
-def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fact]],
-                written: set | None = None):
-    """Nodes and relationships for a chunk. ``written`` (per job) holds entity nodes and category
-    links already merged by earlier chunks of the same job: they are not sent again."""
+def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list]) -> tuple[list[dict], list[dict]]:
+    """Nodes and relationships that mirror these products' facts (``Fact`` rows or ``FactRow``s)."""
     nodes: dict[str, dict] = {}
     rels: dict[tuple, dict] = {}
     for p in products:
@@ -136,7 +136,7 @@ def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fa
             "external_id": p.external_id, "title": p.title[:500], "name": p.title[:200], "brand": p.brand[:200]}}
         for f in facts_by_product.get(p.pk, []):
             e = f.entity
-            if e.type == "CATEGORY":
+            if e.type == "CATEGORY" and e.uid not in nodes:  # its chain is in once its own node is
                 chain = _category_chain(e.uid.split(":", 1)[1], list(p.category_path))
                 for child, parent in zip(chain[1:], chain[:-1]):
                     rels[(child[0], "SUBCATEGORY_OF", parent[0])] = {
@@ -153,18 +153,7 @@ def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list[Fa
                 if f.value:
                     props.update(value=f.value, unit=f.unit)
                 rels[key] = {"src": p.graph_uid, "dst": e.uid, "type": f.relation, "props": props}
-    if written is not None:
-        fresh_nodes = [n for uid, n in nodes.items() if uid.startswith("product:") or uid not in written]
-        fresh_rels = [r for k, r in rels.items() if r["type"] != "SUBCATEGORY_OF" or k not in written]
-        return fresh_nodes, fresh_rels
     return list(nodes.values()), list(rels.values())
-
-
-def _remember_written(written: set | None, nodes: list[dict], rels: list[dict]) -> None:
-    if written is None:
-        return
-    written.update(n["uid"] for n in nodes if not n["uid"].startswith("product:"))
-    written.update((r["src"], r["type"], r["dst"]) for r in rels if r["type"] == "SUBCATEGORY_OF")
 
 
 MAX_UID = 512
@@ -172,33 +161,124 @@ _FACT_COLUMNS = ("product_id", "relation", "entity_id", "value", "unit", "field"
                  "extractor", "extractor_version", "confidence", "status", "created_at", "updated_at")
 
 
-def _insert_facts(facts: list[Fact]) -> None:
-    """Insert new facts: one COPY on PostgreSQL (no per-row SQL to build; ~10x Django's
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """What ingestion needs of an Entity row (no model instance: a chunk resolves thousands)."""
+
+    pk: int
+    uid: str
+    type: str
+    name: str
+
+
+@dataclass(slots=True)
+class FactRow:
+    """A new automatic fact as ingestion writes it: the columns of ``Fact`` with ``entity`` an
+    EntityRef. ``_graph_rows`` reads it exactly as it reads a ``Fact`` instance."""
+
+    product_id: int
+    relation: str
+    entity: EntityRef
+    value: str
+    unit: str
+    field: str
+    start: int | None
+    end: int | None
+    text: str
+    extractor: str
+    extractor_version: str
+    confidence: float
+    status: str = Status.AUTO
+
+
+def _insert_facts(facts: list[FactRow]) -> None:
+    """Insert new facts: one COPY on PostgreSQL (no per-row SQL or model instances; ~10x Django's
     bulk_create for a chunk's thousands of rows), bulk_create elsewhere."""
-    if connection.vendor != "postgresql" or not facts:
-        Fact.objects.bulk_create(facts, batch_size=1000)
+    if not facts:
         return
-    now = timezone.now()
+    if connection.vendor != "postgresql":
+        Fact.objects.bulk_create([Fact(**{c: getattr(f, c) for c in _FACT_COLUMNS[:-2] if c != "entity_id"},
+                                       entity_id=f.entity.pk) for f in facts], batch_size=1000)
+        return
+    now = timezone.now().isoformat()
     quote = connection.ops.quote_name
     sql = f"COPY {quote(Fact._meta.db_table)} ({', '.join(quote(c) for c in _FACT_COLUMNS)}) FROM STDIN"
+    # COPY's text format, written in one piece (psycopg's write_row adapts each value in Python).
+    # Relation and status are identifiers; the other text columns may hold anything.
+    lines = ["\t".join((str(f.product_id), f.relation, str(f.entity.pk), _copy_text(f.value), _copy_text(f.unit),
+                        _copy_text(f.field), _copy_text(f.start), _copy_text(f.end), _copy_text(f.text), _copy_text(f.extractor),
+                        _copy_text(f.extractor_version), repr(float(f.confidence)), f.status, now, now)) + "\n"
+             for f in facts]
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for f in facts:
-            copy.write_row((f.product_id, f.relation, f.entity_id, f.value, f.unit, f.field, f.start, f.end, f.text,
-                            f.extractor, f.extractor_version, f.confidence, f.status, now, now))
+        copy.write("".join(lines))
 
 
-def _ensure_entities(extracted: list["nlp.Fact"]) -> dict[str, Entity]:
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value) -> str:
+    """One column in PostgreSQL's COPY text format."""
+    if value is None:
+        return "\\N"
+    return value.translate(_COPY_ESCAPES) if isinstance(value, str) else str(value)
+
+
+_ENTITY_COLUMNS = ("uid", "id", "type", "name", "merged_into_id", "merged_into__id", "merged_into__uid",
+                   "merged_into__type", "merged_into__name")
+
+
+def _entity_refs(uids: list[str]) -> dict[str, EntityRef]:
+    # A merged entity's facts go to the entity it was merged into.
+    out = {}
+    for uid, pk, type_, name, merged, m_pk, m_uid, m_type, m_name in \
+            Entity.objects.filter(uid__in=uids).values_list(*_ENTITY_COLUMNS):
+        out[uid] = EntityRef(m_pk, m_uid, m_type, m_name) if merged else EntityRef(pk, uid, type_, name)
+    return out
+
+
+def _upsert_entities_postgres(wanted: dict[str, tuple[str, str]]) -> dict[str, EntityRef]:
+    """Create the missing entities and read back all of ``wanted``: two statements whatever the
+    chunk's size. Arrays as parameters: Django's per-row INSERT and an IN list with thousands of
+    parameters cost ~0.1 s a chunk in SQL building alone."""
+    table = connection.ops.quote_name(Entity._meta.db_table)
+    uids = list(wanted)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (uid, type, name, aliases, status, created_at, updated_at) "
+            "SELECT u, t, n, '[]'::jsonb, %s, now(), now() FROM unnest(%s::text[], %s::text[], %s::text[]) AS x(u, t, n) "
+            "ON CONFLICT (uid) DO NOTHING",
+            [Status.AUTO.value, uids, [_entity_type(t) for t, _ in wanted.values()],
+             [(name or uid)[:255] for uid, (_, name) in wanted.items()]])
+        cursor.execute(
+            f"SELECT e.uid, e.id, e.type, e.name, m.id, m.uid, m.type, m.name FROM {table} e "
+            f"LEFT JOIN {table} m ON m.id = e.merged_into_id WHERE e.uid = ANY(%s)", [uids])
+        return {uid: EntityRef(m_pk, m_uid, m_type, m_name) if m_pk is not None else EntityRef(pk, uid, type_, name)
+                for uid, pk, type_, name, m_pk, m_uid, m_type, m_name in cursor.fetchall()}
+
+
+def _ensure_entities(extracted: list["nlp.Fact"], known: dict[str, EntityRef] | None = None) -> dict[str, EntityRef]:
+    """uid -> the entity its facts attach to, creating the entities that do not exist yet.
+
+    ``known`` (a job's cache of earlier chunks' answers) is consulted first and filled in."""
+    known = {} if known is None else known
     wanted = {}
     for f in extracted:
-        wanted.setdefault(f.object_uid, (f.object_type, f.object_name))
-    have = {e.uid: e for e in Entity.objects.filter(uid__in=list(wanted))}
+        uid = f.object_uid
+        if uid not in known:
+            wanted.setdefault(uid, (f.object_type, f.object_name))
+    if not wanted:
+        return known
+    if connection.vendor == "postgresql":
+        known.update(_upsert_entities_postgres(wanted))
+        return known
+    have = _entity_refs(list(wanted))
     missing = [Entity(uid=uid, type=_entity_type(t), name=(name or uid)[:255])
                for uid, (t, name) in wanted.items() if uid not in have]
     if missing:
         Entity.objects.bulk_create(missing, ignore_conflicts=True)
-        have = {e.uid: e for e in Entity.objects.filter(uid__in=list(wanted))}
-    # A merged entity's facts go to the entity it was merged into.
-    return {uid: (e.merged_into if e.merged_into_id else e) for uid, e in have.items()}
+        have.update(_entity_refs([e.uid for e in missing]))
+    known.update(have)
+    return known
 
 
 def extract_products(products: Sequence[Product], pipe=None) -> dict:
@@ -207,73 +287,156 @@ def extract_products(products: Sequence[Product], pipe=None) -> dict:
     return {r.product_uid: r for r in nlp.extract(pipe, [product_text(p) for p in products])}
 
 
+@dataclass
+class PreparedChunk:
+    """A chunk ready to write: its facts as rows and the graph rows that mirror them."""
+
+    ok: list[Product]
+    failed: list[dict]
+    facts: list[FactRow]
+    nodes: list[dict]
+    rels: list[dict]
+    previously: list[str]  # graph uids of products whose earlier automatic facts are replaced
+
+
+class ChunkWriter:
+    """Turns extraction results into facts and graph rows, and writes them chunk by chunk.
+
+    Each chunk is one database transaction (facts, product hashes, the job's counter) that wraps
+    its graph write: if the graph write fails, the database rolls back and the chunk is retried
+    whole. ``write(prepared, overlap=...)`` runs ``overlap`` (preparing the next chunk) while the
+    graph store works on this one, so the graph write's wait costs no time of its own.
+
+    Per writer (one job run) it remembers the entity nodes and category links already in the
+    graph, which later chunks then do not send again, and the entities already resolved.
+    """
+
+    def __init__(self, store=None, job_id: int | None = None):
+        from kms.graphstore import get_graph_store
+
+        self.store = store or get_graph_store()
+        self.job_id = job_id
+        self.written: set = set()
+        self.entities: dict[str, EntityRef] = {}
+        self._graph_thread = None
+
+    def __enter__(self) -> "ChunkWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._graph_thread is not None:
+            self._graph_thread.shutdown(wait=True)
+            self._graph_thread = None
+
+    def prepare(self, products: Sequence[Product], results: dict) -> PreparedChunk:
+        ok, failed = [], []
+        extracted_all = []
+        for p in products:
+            r = results.get(p.pk)
+            if r is None or r.error:
+                failed.append({"product": p.external_id, "error": r.error if r else "no extraction result"})
+            else:
+                ok.append(p)
+                # an "entity" whose key is longer than a uid can be is a run-away span, not knowledge
+                r.facts = [f for f in r.facts if len(f.object_uid) <= MAX_UID]
+                extracted_all.extend(r.facts)
+        entities = _ensure_entities(extracted_all, self.entities)
+        ok_ids = [p.pk for p in ok]
+        curated = set(Fact.objects.filter(product_id__any=ok_ids).exclude(status=Status.AUTO)
+                      .values_list("product_id", "relation", "entity__uid"))
+        new_facts: dict[int, list[FactRow]] = {p.pk: [] for p in ok}
+        for p in ok:
+            rows = new_facts[p.pk]
+            for f in results[p.pk].facts:
+                entity = entities[f.object_uid]
+                if curated and (p.pk, f.relation, entity.uid) in curated:
+                    continue  # the curator's decision wins over re-extraction
+                rows.append(FactRow(
+                    p.pk, f.relation, entity, "" if f.value is None else str(f.value)[:64], (f.unit or "")[:32],
+                    f.field, f.start, f.end, (f.text or "")[:1000], f.extractor[:64],
+                    str(f.extractor_version)[:32], float(f.confidence)))
+        nodes, rels = _graph_rows(ok, new_facts)
+        return PreparedChunk(ok, failed, [f for fs in new_facts.values() for f in fs], nodes, rels,
+                             [p.graph_uid for p in ok if p.extracted_hash])
+
+    def _fresh(self, prepared: PreparedChunk) -> tuple[list[dict], list[dict]]:
+        written = self.written
+        nodes = [n for n in prepared.nodes if n["uid"].startswith("product:") or n["uid"] not in written]
+        rels = [r for r in prepared.rels
+                if r["type"] != "SUBCATEGORY_OF" or (r["src"], r["type"], r["dst"]) not in written]
+        return nodes, rels
+
+    def _graph_write(self, prepared: PreparedChunk, nodes, rels, overlap):
+        """The chunk's graph write; ``overlap()`` runs meanwhile. Returns what ``overlap`` returned."""
+        if overlap is None:
+            self.store.replace_product_facts(prepared.previously, nodes, rels)
+            return None
+        if self._graph_thread is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._graph_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-write")
+        future = self._graph_thread.submit(self.store.replace_product_facts, prepared.previously, nodes, rels)
+        ahead = None
+        try:
+            with transaction.atomic():  # a savepoint: a failure there must not undo this chunk
+                ahead = overlap()
+        except Exception as exc:
+            log.info("preparing the next chunk failed (%s); it is prepared again on its own", exc)
+            self.entities.clear()  # resolved inside the rolled-back savepoint
+            ahead = None
+        future.result()  # raises the graph store's error: the transaction rolls back
+        return ahead
+
+    def write(self, prepared: PreparedChunk, overlap=None):
+        """Write one prepared chunk; returns {"ok", "failed"} and ``overlap``'s result (or None)."""
+        ok = prepared.ok
+        ahead = None
+        for attempt in range(GRAPH_ATTEMPTS):
+            nodes, rels = self._fresh(prepared)
+            try:
+                with transaction.atomic():
+                    ok_ids = [p.pk for p in ok]
+                    Fact.objects.filter(product_id__any=ok_ids, status=Status.AUTO).delete()
+                    _insert_facts(prepared.facts)
+                    Product.objects.filter(pk__any=ok_ids).update(
+                        extracted_hash=F("content_hash"), ingest_error="")
+                    if self.job_id is not None and ok:
+                        # counted in the same transaction as the facts: a redelivered chunk never counts twice
+                        IngestionJob.objects.filter(pk=self.job_id).update(done=F("done") + len(ok))
+                    # Inside the transaction: if the graph write fails, the database rolls back too
+                    # and the chunk is retried as a whole.
+                    ahead = self._graph_write(prepared, nodes, rels, overlap)
+                self.written.update(n["uid"] for n in nodes if not n["uid"].startswith("product:"))
+                self.written.update((r["src"], r["type"], r["dst"]) for r in rels if r["type"] == "SUBCATEGORY_OF")
+                break
+            except RETRYABLE_GRAPH_ERRORS as exc:
+                self.entities.clear()  # entities created in the rolled-back transaction are gone
+                overlap = None  # prepared again on its own after this chunk
+                if attempt == GRAPH_ATTEMPTS - 1:
+                    raise
+                delay = 2 ** attempt
+                log.warning("ingestion chunk failed (%s); retrying in %ss", exc, delay)
+                time.sleep(delay)
+            except Exception:
+                self.entities.clear()
+                raise
+        for item in prepared.failed:
+            Product.objects.filter(external_id=item["product"]).update(ingest_error=item["error"][:2000])
+        return {"ok": [p.pk for p in ok], "failed": prepared.failed}, ahead
+
+
 def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: int | None = None,
-                    results: dict | None = None, written: set | None = None) -> dict:
+                    results: dict | None = None) -> dict:
     """Extract (unless ``results`` are given), store facts and project one chunk into the graph.
 
     Returns {"ok": [product ids], "failed": [{"product": external id, "error": text}]}.
     Curated facts (approved/rejected) are never replaced; a rejected fact is not re-added.
     """
-    from kms.graphstore import get_graph_store
-
-    store = store or get_graph_store()
     if results is None:
         results = extract_products(products, pipe)
-    ok, failed = [], []
-    extracted_all = []
-    for p in products:
-        r = results.get(p.pk)
-        if r is None or r.error:
-            failed.append({"product": p.external_id, "error": r.error if r else "no extraction result"})
-        else:
-            ok.append(p)
-            # an "entity" whose key is longer than a uid can be is a run-away span, not knowledge
-            r.facts = [f for f in r.facts if len(f.object_uid) <= MAX_UID]
-            extracted_all.extend(r.facts)
-    entities = _ensure_entities(extracted_all)
-    curated = {}
-    for pid, rel, eid, status in Fact.objects.filter(product__in=ok).exclude(status=Status.AUTO) \
-            .values_list("product_id", "relation", "entity__uid", "status"):
-        curated[(pid, rel, eid)] = status
-    new_facts: dict[int, list[Fact]] = {p.pk: [] for p in ok}
-    for p in ok:
-        for f in results[p.pk].facts:
-            entity = entities[f.object_uid]
-            if (p.pk, f.relation, entity.uid) in curated:
-                continue  # the curator's decision wins over re-extraction
-            new_facts[p.pk].append(Fact(
-                product=p, relation=f.relation, entity=entity,
-                value="" if f.value is None else str(f.value)[:64], unit=(f.unit or "")[:32],
-                field=f.field, start=f.start, end=f.end, text=(f.text or "")[:1000],
-                extractor=f.extractor[:64], extractor_version=str(f.extractor_version)[:32],
-                confidence=float(f.confidence), status=Status.AUTO))
-    nodes, rels = _graph_rows(ok, new_facts, written)
-    # products never ingested before have no automatic facts in the graph to replace
-    previously = [p.graph_uid for p in ok if p.extracted_hash]
-    for attempt in range(GRAPH_ATTEMPTS):
-        try:
-            with transaction.atomic():
-                Fact.objects.filter(product__in=ok, status=Status.AUTO).delete()
-                _insert_facts([f for fs in new_facts.values() for f in fs])
-                Product.objects.filter(pk__in=[p.pk for p in ok]).update(extracted_hash=F("content_hash"),
-                                                                          ingest_error="")
-                if job_id is not None and ok:
-                    # counted in the same transaction as the facts: a redelivered chunk never counts twice
-                    IngestionJob.objects.filter(pk=job_id).update(done=F("done") + len(ok))
-                # Inside the transaction: if the graph write fails, the database rolls back too
-                # and the chunk is retried as a whole.
-                store.replace_product_facts(previously, nodes, rels)
-            _remember_written(written, nodes, rels)
-            break
-        except RETRYABLE_GRAPH_ERRORS as exc:
-            if attempt == GRAPH_ATTEMPTS - 1:
-                raise
-            delay = 2 ** attempt
-            log.warning("ingestion chunk failed (%s); retrying in %ss", exc, delay)
-            time.sleep(delay)
-    for item in failed:
-        Product.objects.filter(external_id=item["product"]).update(ingest_error=item["error"][:2000])
-    return {"ok": [p.pk for p in ok], "failed": failed}
+    with ChunkWriter(store, job_id) as writer:
+        out, _ = writer.write(writer.prepare(products, results))
+    return out
 
 
 # --- jobs ----------------------------------------------------------------------------------------
@@ -281,11 +444,20 @@ def ingest_products(products: Sequence[Product], pipe=None, store=None, job_id: 
 # late, so a worker killed mid-job loses only its in-flight chunk, which the broker redelivers.
 
 
+STALE = "stale"  # extracted_hash of a product whose facts must be re-extracted though its content is unchanged
+
+
+def mark_stale(product_ids: Sequence[int] | None = None) -> int:
+    """Make products (all by default) due for re-extraction. Their graph facts are still replaced,
+    not added to: only a product never ingested has an empty ``extracted_hash``."""
+    qs = Product.objects.all() if product_ids is None else Product.objects.filter(pk__in=product_ids)
+    return qs.exclude(extracted_hash="").update(extracted_hash=STALE)
+
+
 def start_ingestion(product_ids: Sequence[int] | None = None, force: bool = False) -> IngestionJob:
     """Create an ingestion job and hand it to the workers (or run it now without a broker)."""
     if force:
-        qs = Product.objects.all() if product_ids is None else Product.objects.filter(pk__in=product_ids)
-        qs.update(extracted_hash="")
+        mark_stale(product_ids)
     job = IngestionJob.objects.create(product_ids=list(product_ids) if product_ids is not None else [],
                                       kind="ingest" if product_ids is not None else "ingest-all")
     transaction.on_commit(lambda: dispatch_job(job.pk))
@@ -342,33 +514,37 @@ def plan_job(job_id: int, chunk_size: int = CHUNK_SIZE) -> tuple[IngestionJob, l
 
 def _chunk_products(job_id: int, product_ids: Sequence[int]) -> list[Product]:
     failed_before = {e["product"] for e in IngestionJob.objects.get(pk=job_id).errors}
-    return [p for p in Product.objects.filter(pk__in=product_ids).exclude(extracted_hash=F("content_hash"))
+    return [p for p in Product.objects.filter(pk__any=list(product_ids)).exclude(extracted_hash=F("content_hash"))
             .order_by("id") if p.external_id not in failed_before]
 
 
-def process_chunk(job_id: int, product_ids: Sequence[int], pipe=None, prepared=None, written=None) -> dict:
-    """Ingest the chunk's products that still need it and count them into the job.
-
-    ``prepared`` = (products, extraction results) computed ahead by the inline runner."""
-    chunk, results = prepared if prepared is not None else (_chunk_products(job_id, product_ids), None)
+def _write_isolated(writer: ChunkWriter, job_id: int, products: list[Product], results=None,
+                    prepared: PreparedChunk | None = None, pipe=None, overlap=None) -> tuple[dict, object]:
+    """Write one chunk; if something in one product breaks it, ingest its products one by one."""
+    if not products:
+        return {"ok": [], "failed": []}, None
     try:
-        out = ingest_products(chunk, pipe=pipe, job_id=job_id, results=results, written=written) \
-            if chunk else {"ok": [], "failed": []}
+        if prepared is None:
+            prepared = writer.prepare(products, results if results is not None else extract_products(products, pipe))
+        return writer.write(prepared, overlap)
     except RETRYABLE_GRAPH_ERRORS:
         raise  # the task retries the chunk with backoff
     except Exception as exc:
-        # Something in one product broke the chunk's transaction: isolate it, keep the others.
         log.warning("chunk of job %s failed (%s); ingesting its products one by one", job_id, exc)
         out = {"ok": [], "failed": []}
-        for product in chunk:
+        for product in products:
             try:
-                part = ingest_products([product], pipe=pipe, job_id=job_id)
+                part = ingest_products([product], pipe=pipe, store=writer.store, job_id=job_id)
             except RETRYABLE_GRAPH_ERRORS:
                 raise
             except Exception as one:
                 part = {"ok": [], "failed": [{"product": product.external_id, "error": f"{type(one).__name__}: {one}"[:500]}]}
             out["ok"] += part["ok"]
             out["failed"] += part["failed"]
+        return out, None
+
+
+def _count_failures(job_id: int, out: dict) -> None:
     if out["failed"]:
         with transaction.atomic():
             job = IngestionJob.objects.select_for_update().get(pk=job_id)
@@ -376,6 +552,13 @@ def process_chunk(job_id: int, product_ids: Sequence[int], pipe=None, prepared=N
             job.failed += len(new)
             job.errors = (job.errors + new)[:MAX_ERRORS_KEPT]
             job.save(update_fields=["failed", "errors"])
+
+
+def process_chunk(job_id: int, product_ids: Sequence[int], pipe=None) -> dict:
+    """Ingest the chunk's products that still need it and count them into the job (a chunk task)."""
+    with ChunkWriter(job_id=job_id) as writer:
+        out, _ = _write_isolated(writer, job_id, _chunk_products(job_id, product_ids), pipe=pipe)
+    _count_failures(job_id, out)
     finish_if_complete(job_id)
     return out
 
@@ -435,8 +618,37 @@ def _extraction_executor(pipe, n_chunks: int):
     return executor, lambda products: executor.submit(extract_products, products, pipe)
 
 
+def _ramped(ids: list[int], size: int) -> list[list[int]]:
+    """Chunks of ``size``, with smaller ones first and last (size/8, /4, /2 ... /2, /4, /8): the first
+    extraction and the last write are the only parts of an inline job that nothing overlaps with."""
+    pos, head = 0, []
+    for n in (size // 8, size // 4, size // 2):
+        if pos < len(ids):
+            head.append(ids[pos:pos + max(1, n)])
+            pos += max(1, n)
+    last = ids[max(pos, len(ids) - size):]
+    body = [ids[i:min(i + size, len(ids) - len(last))] for i in range(pos, len(ids) - len(last), size)]
+    tail = []
+    if last:
+        while len(last) > max(1, size // 8):
+            half = (len(last) + 1) // 2
+            tail.append(last[:half])
+            last = last[half:]
+        tail.append(last)
+    return head + body + tail
+
+
+EXTRACT_AHEAD = 4  # chunks the extraction may run ahead of the writer
+
+
 def run_ingestion_job(job_id: int, chunk_size: int | None = None, progress=None, dispatch: bool = False) -> IngestionJob:
-    """Run (or resume) a job: inline chunk by chunk, or as chunk tasks for the workers."""
+    """Run (or resume) a job: inline chunk by chunk, or as chunk tasks for the workers.
+
+    Inline, three things overlap: extraction runs up to EXTRACT_AHEAD chunks ahead (in a forked
+    process when it can), and while the graph store writes chunk n the next chunk's facts and
+    graph rows are prepared (``ChunkWriter.write``'s ``overlap``)."""
+    from collections import deque
+
     job, chunks = plan_job(job_id, chunk_size or (CHUNK_SIZE if dispatch else INLINE_CHUNK_SIZE))
     if dispatch:
         from .tasks import ingest_chunk
@@ -444,24 +656,35 @@ def run_ingestion_job(job_id: int, chunk_size: int | None = None, progress=None,
         for chunk in chunks:
             ingest_chunk.delay(job_id, chunk)
         return finish_if_complete(job_id)
-    pipe = get_pipeline() if chunks else None
-    written: set = set()
+    if not chunks:
+        return finish_if_complete(job_id)
+    chunks = _ramped([pk for chunk in chunks for pk in chunk], chunk_size or INLINE_CHUNK_SIZE)
+    pipe = get_pipeline()
     executor, extract = _extraction_executor(pipe, len(chunks))
+    queue: deque = deque()  # (products, future of their extraction results), in chunk order
+    submitted = 0
 
-    def ahead_of(n):
-        if n >= len(chunks):
-            return None
-        products = _chunk_products(job_id, chunks[n])
-        return products, extract(products)
+    def fill() -> None:
+        nonlocal submitted
+        while len(queue) < EXTRACT_AHEAD and submitted < len(chunks):
+            products = _chunk_products(job_id, chunks[submitted])
+            queue.append((products, extract(products)))
+            submitted += 1
 
     try:
-        with executor:
-            upcoming = ahead_of(0)
-            for n, chunk in enumerate(chunks):
-                products, extraction = upcoming
-                results = extraction.result()
-                upcoming = ahead_of(n + 1)
-                process_chunk(job_id, chunk, pipe=pipe, prepared=(products, results), written=written)
+        with executor, ChunkWriter(job_id=job_id) as writer:
+            fill()
+            prepared = None
+            for _ in chunks:
+                products, extraction = queue.popleft()
+                fill()
+                overlap = None
+                if queue and products:
+                    following, their_results = queue[0]
+                    overlap = lambda: writer.prepare(following, their_results.result()) if following else None  # noqa: E731
+                out, prepared = _write_isolated(writer, job_id, products, results=extraction.result(),
+                                                prepared=prepared, pipe=pipe, overlap=overlap)
+                _count_failures(job_id, out)
                 if progress:
                     progress(IngestionJob.objects.get(pk=job_id))
     except Exception as exc:

@@ -33,7 +33,7 @@ class Command(BaseCommand):
             self.stdout.write(f"queued ingestion job {job.pk}")
             return
         if force:
-            (Product.objects.all() if ids is None else Product.objects.filter(pk__in=ids)).update(extracted_hash="")
+            services.mark_stale(ids)
         job = IngestionJob.objects.create(product_ids=ids or [], kind="ingest" if ids is not None else "ingest-all")
         job = services.run_ingestion_job(job.pk, progress=_bar)
         sys.stderr.write("\n")
