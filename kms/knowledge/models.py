@@ -11,18 +11,26 @@ class Status(models.TextChoices):
 class Entity(models.Model):
     """A node of the knowledge graph other than products and users (brand, category, material, …)."""
 
-    uid = models.CharField(max_length=512, unique=True)
-    type = models.CharField(max_length=32, db_index=True)
-    name = models.CharField(max_length=255, db_index=True)
+    # Unique and indexed through Meta, not unique=/db_index=: on PostgreSQL those add a LIKE-pattern
+    # index per column that no query here uses and every entity ingestion creates pays for.
+    uid = models.CharField(max_length=512)
+    type = models.CharField(max_length=32)
+    name = models.CharField(max_length=255)
     aliases = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.AUTO)
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged",
+                                    db_index=False)  # partial index in Meta: NULL for all but merged entities
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["type", "name"]
         verbose_name_plural = "entities"
+        constraints = [models.UniqueConstraint(fields=["uid"], name="knowledge_entity_uid_unique")]
+        indexes = [models.Index(fields=["type"], name="knowledge_entity_type"),
+                   models.Index(fields=["name"], name="knowledge_entity_name"),
+                   models.Index(fields=["merged_into"], name="knowledge_entity_merged",
+                                condition=models.Q(merged_into__isnull=False))]
 
     def __str__(self) -> str:
         return f"{self.type}:{self.name}"
@@ -45,18 +53,24 @@ class Fact(models.Model):
     extractor_version = models.CharField(max_length=32, default="")
     confidence = models.FloatField(default=1.0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.AUTO)
-    curated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    curated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   db_index=False)  # partial index in Meta: NULL for every extracted fact
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["product_id", "relation", "id"]
-        # created_at: serving looks up facts newer than the active model (cold-start products).
-        # relation and status get plain indexes in Meta, not db_index: on PostgreSQL db_index adds a
-        # second (LIKE pattern) index that no query here uses and every ingested fact pays for.
+        # Every index here is paid for by each ingested fact, so only those queries use, and
+        # plain ones (db_index on PostgreSQL adds a LIKE-pattern index nobody queries with).
+        # created_at: serving looks up facts newer than the active model (cold-start products);
+        # status and curated_by are looked up for their rare values only (curated facts), so their
+        # indexes leave out the automatic facts that are nearly all rows.
         indexes = [models.Index(fields=["product", "status"]), models.Index(fields=["created_at"]),
                    models.Index(fields=["relation"], name="knowledge_fact_relation"),
-                   models.Index(fields=["status"], name="knowledge_fact_status")]
+                   models.Index(fields=["status"], name="knowledge_fact_curated",
+                                condition=~models.Q(status="auto")),
+                   models.Index(fields=["curated_by"], name="knowledge_fact_curator",
+                                condition=models.Q(curated_by__isnull=False))]
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.relation} {self.entity_id} ({self.status})"

@@ -588,7 +588,7 @@ def finish_if_complete(job_id: int) -> IngestionJob:
     return job
 
 
-INLINE_CHUNK_SIZE = 256
+INLINE_CHUNK_SIZE = 512
 _forked_pipeline = None  # the pipeline a forked extraction process inherits
 
 
