@@ -195,8 +195,8 @@ class GraphStore:
             rows[r["src"]][slot[(r["type"], label_for_uid(r["dst"]))]].append(
                 {"dst": r["dst"], "props": r.get("props") or {}})
         query = "UNWIND $rows AS r MERGE (a:Product {uid: r.uid}) SET a += r.props" + "".join(
-            f" FOREACH (d IN r.{slot[(rel, label)]} | MERGE (b:{label} {{uid: d.dst}}) "
-            f"MERGE (a)-[e:{rel}]->(b) SET e += d.props)" for rel, label in kinds)
+            f" FOREACH (d IN r.r{int(n)} | MERGE (b:{checked_name(label)} {{uid: d.dst}}) "
+            f"MERGE (a)-[e:{checked_name(rel)}]->(b) SET e += d.props)" for n, (rel, label) in enumerate(kinds))
         return [(query, {"rows": list(rows.values())})] if rows else []
 
     def record_interactions(self, rows: Sequence[dict]) -> int:

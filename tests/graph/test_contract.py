@@ -154,3 +154,32 @@ def test_replace_including_curated_keeps_interactions_and_imported_knowledge(gra
     rels = {(r["type"], r["dst"]) for r in graph_store.relationships_of("product:1")}
     assert rels == {("HAS_BRAND", "brand:arrow"), ("KG_FILM_GENRE", "external:m.1")}
     assert graph_store.count_relationships("INTERACTED") == 1
+
+
+def test_replace_product_facts_writes_every_relationship_once(graph_store):
+    """Products and their relationships go in one statement per chunk: each relationship once, with
+    its properties, also when its end node was written by an earlier chunk (not in this batch) or
+    not at all; product relationships and others (SUBCATEGORY_OF) in the same call; replaying is a no-op."""
+    graph_store.upsert_nodes([{"uid": "brand:stanley", "props": {"name": "Stanley"}}])
+    nodes = [{"uid": "product:1", "props": {"title": "Stanley staples"}},
+             {"uid": "product:2", "props": {"title": "Steel stapler"}},
+             {"uid": "category:tools", "props": {"name": "Tools"}},
+             {"uid": "category:tools/staplers", "props": {"name": "Staplers"}},
+             {"uid": "material:steel", "props": {"name": "steel"}}]
+    rels = [{"src": "product:1", "dst": "brand:stanley", "type": "HAS_BRAND", "props": {"status": "auto", "confidence": 0.9}},
+            {"src": "product:1", "dst": "material:steel", "type": "MADE_OF", "props": {"status": "auto", "confidence": 0.7}},
+            {"src": "product:2", "dst": "material:steel", "type": "MADE_OF", "props": {"status": "auto", "confidence": 0.6}},
+            {"src": "product:2", "dst": "measure:length-6-mm", "type": "HAS_ATTRIBUTE",
+             "props": {"status": "auto", "confidence": 1.0, "value": "6", "unit": "mm"}},
+            {"src": "product:2", "dst": "category:tools/staplers", "type": "IN_CATEGORY", "props": {"status": "auto", "confidence": 1.0}},
+            {"src": "category:tools/staplers", "dst": "category:tools", "type": "SUBCATEGORY_OF", "props": {}}]
+    for _ in range(2):
+        graph_store.replace_product_facts(["product:1", "product:2"], nodes, rels)
+    got = {(r["type"], r["dst"]): r["props"] for r in graph_store.relationships_of("product:2")}
+    assert set(got) == {("MADE_OF", "material:steel"), ("HAS_ATTRIBUTE", "measure:length-6-mm"),
+                        ("IN_CATEGORY", "category:tools/staplers")}
+    assert got[("HAS_ATTRIBUTE", "measure:length-6-mm")]["unit"] == "mm"
+    assert {(r["type"], r["dst"]) for r in graph_store.relationships_of("product:1")} == \
+        {("HAS_BRAND", "brand:stanley"), ("MADE_OF", "material:steel")}
+    assert graph_store.count_relationships("MADE_OF") == 2 and graph_store.count_relationships("SUBCATEGORY_OF") == 1
+    assert graph_store.node("product:1")["title"] == "Stanley staples"

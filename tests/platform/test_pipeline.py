@@ -137,3 +137,96 @@ def test_inline_job_extracts_in_a_forked_process_with_the_same_facts(kms_graph, 
     threaded = run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk, chunk_size=3)
     assert threaded.done == len(products)
     assert facts() == by_fork and kms_graph.count_relationships("HAS_BRAND") == rels_by_fork
+
+
+def _graph_matches_database(kms_graph, external_ids) -> None:
+    """Every one of these products and each of its facts is in the graph store, and nothing else
+    (the graph is emptied for each test; the database may hold other packages' committed rows)."""
+    db = set(Fact.objects.filter(product__external_id__in=external_ids)
+             .values_list("product__external_id", "relation", "entity__uid"))
+    rows = kms_graph.read("MATCH (p:Product)-[e]->(x) WHERE type(e) <> 'INTERACTED' "
+                          "RETURN p.uid AS p, type(e) AS rel, x.uid AS x")
+    graph = {(r["p"].split(":", 1)[1], r["rel"], r["x"]) for r in rows}
+    assert graph == db and db
+    products = {r["uid"] for r in kms_graph.read("MATCH (p:Product) RETURN p.uid AS uid")}
+    assert products == {f"product:{e}" for e in external_ids}
+
+
+@pytest.mark.django_db
+def test_pipelined_job_survives_a_transient_graph_failure_mid_job(kms_graph, scientific_slice, monkeypatch):
+    """The graph write of one chunk overlaps preparing the next one inside that chunk's transaction.
+    When the graph store fails there, the chunk rolls back and is retried, the next chunk is prepared
+    again (the entities it created were rolled back too) and nothing is lost or counted twice."""
+    from neo4j.exceptions import TransientError
+
+    from kms.catalogue.services import upsert_products
+    from kms.knowledge import services
+
+    products, _ = scientific_slice(6)
+    upsert_products(products)
+    monkeypatch.setattr(services.time, "sleep", lambda s: None)  # the retry backoff
+    calls = {"n": 0}
+    real = type(kms_graph).replace_product_facts
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # a chunk in the middle, while the next one is being prepared
+            raise TransientError("simulated DeadlockDetected")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(kms_graph), "replace_product_facts", flaky)
+    job = run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk, chunk_size=4)
+    assert calls["n"] > 4
+    assert job.state == "done" and job.done == len(products) and job.failed == 0, job.errors
+    ids = [p["external_id"] for p in products]
+    _graph_matches_database(kms_graph, ids)
+    # one fact row per extracted fact: the rolled-back attempt left none behind
+    mine = Fact.objects.filter(product__external_id__in=ids)
+    assert mine.count() == len(set(mine.values_list("product", "relation", "entity", "field", "start", "end")))
+
+
+@pytest.mark.django_db
+def test_forced_reingest_replaces_graph_facts_an_older_extraction_left(kms_graph, scientific_slice):
+    """``ingest --force`` (and start_ingestion(force=True)) mark products stale rather than new, so
+    their automatic graph relationships are replaced: one an older extractor wrote is removed."""
+    from kms.catalogue.services import upsert_products
+    from kms.knowledge import services
+
+    products, _ = scientific_slice(3)
+    upsert_products(products)
+    ids = [p["external_id"] for p in products]
+    first = run_ingestion_job(IngestionJob.objects.create(
+        kind="ingest", product_ids=list(Product.objects.filter(external_id__in=ids).values_list("id", flat=True))).pk)
+    assert first.done == len(products)
+    target = Product.objects.get(external_id=ids[0])
+    kms_graph.upsert_nodes([{"uid": "material:unobtainium", "props": {"name": "unobtainium"}}])
+    kms_graph.upsert_relationships([{"src": target.graph_uid, "dst": "material:unobtainium", "type": "MADE_OF",
+                                     "props": {"status": "auto", "confidence": 0.5, "extractor": "old"}}])
+    pks = list(Product.objects.filter(external_id__in=ids).values_list("id", flat=True))
+    job = run_ingestion_job(services.start_ingestion(pks, force=True).pk)  # the job the workers would run
+    assert job.done == len(products) and job.skipped == 0
+    assert ("MADE_OF", "material:unobtainium") not in {(r["type"], r["dst"]) for r in kms_graph.relationships_of(target.graph_uid)}
+    _graph_matches_database(kms_graph, ids)
+
+
+@pytest.mark.django_db
+def test_fact_rows_keep_text_with_copy_special_characters(scientific_slice):
+    """Facts go in through PostgreSQL's COPY text format: tabs, newlines, backslashes and
+    non-ASCII text in any column come back unchanged."""
+    from kms.catalogue.services import upsert_products
+    from kms.knowledge.services import FactRow, _ensure_entities, _insert_facts
+    from nlp import Fact as CandidateFact
+
+    products, _ = scientific_slice(1)
+    upsert_products(products)
+    product = Product.objects.get(external_id=products[0]["external_id"])
+    tricky = "12\tV\\DC\nline\r two – ½ \"inch\" \\N"
+    candidate = CandidateFact("HAS_ATTRIBUTE", "MEASURE", "weird-key", tricky)
+    entity = _ensure_entities([candidate])[candidate.object_uid]
+    _insert_facts([FactRow(product.pk, "HAS_ATTRIBUTE", entity, tricky[:60], "\\N", "attributes\tx", None, 7,
+                           tricky, "ext\\ractor", "1\t0", 0.25)])
+    fact = Fact.objects.get(product=product)
+    assert (fact.value, fact.unit, fact.field, fact.start, fact.end, fact.text, fact.extractor,
+            fact.extractor_version, fact.confidence, fact.status) == \
+        (tricky[:60], "\\N", "attributes\tx", None, 7, tricky, "ext\\ractor", "1\t0", 0.25, Status.AUTO)
+    assert fact.entity.uid == "measure:weird-key" and fact.entity.name == tricky
