@@ -192,8 +192,8 @@ class GraphStore:
         rows = {p["uid"]: {"uid": p["uid"], "props": p.get("props") or {}, **{s: [] for s in slot.values()}}
                 for p in products}
         for r in rels:
-            rows[r["src"]][slot[(r["type"], label_for_uid(r["dst"]))]].append(
-                {"dst": r["dst"], "props": r.get("props") or {}})
+            dst = r["dst"]
+            rows[r["src"]][slot[(r["type"], label_for_uid(dst))]].append({"dst": dst, "props": r.get("props") or {}})
         query = "UNWIND $rows AS r MERGE (a:Product {uid: r.uid}) SET a += r.props" + "".join(
             f" FOREACH (d IN r.r{int(n)} | MERGE (b:{checked_name(label)} {{uid: d.dst}}) "
             f"MERGE (a)-[e:{checked_name(rel)}]->(b) SET e += d.props)" for n, (rel, label) in enumerate(kinds))
