@@ -104,8 +104,16 @@ def main() -> None:
     # training part has it (so a learned cue/classifier could name it); a leaf only if the
     # training part has it (the classifier picks among known paths).
     train_brands = {gold_brand(kb, x.brand) for x in train} - {None}
-    findable = sum(any(s[2] == "BRAND" for s in weak_spans(x, x.title + " " + x.description)) or g in train_brands
-                   for x, g in zip(held, gold_brands) if g is not None)
+    written = [any(s[2] == "BRAND" for s in weak_spans(x, x.title + " " + x.description)) for x in held]
+    findable = sum(w or g in train_brands for w, g in zip(written, gold_brands) if g is not None)
+    # where the errors are: products by (brand written in the text?, brand seen in training?) and outcome
+    outcomes: dict[str, dict[str, int]] = {}
+    for w, g, pred in zip(written, gold_brands, brands):
+        if g is None:
+            continue
+        group = ("written" if w else "not-written") + (", seen" if g in train_brands else ", unseen")
+        outcome = "none" if pred is None else "right" if pred == g else "wrong"
+        outcomes.setdefault(group, {"right": 0, "wrong": 0, "none": 0})[outcome] += 1
     n_gold = max(1, sum(g is not None for g in gold_brands))
     recall_ceiling = findable / n_gold
     train_leaves = {entity_key("PRODUCT_TYPE", split_category_path(x.categories)[-1])
@@ -128,6 +136,7 @@ def main() -> None:
         "n_eval_with_gold_brand": sum(g is not None for g in gold_brands),
         "n_eval_with_gold_leaf": len(with_leaf),
         "gold_brand_in_text_share": round(in_text / max(1, sum(g is not None for g in gold_brands)), 4),
+        "brand_outcomes_by_evidence": outcomes,
         "brand_recall_ceiling": round(recall_ceiling, 4),
         "brand_f1_ceiling": round(2 * recall_ceiling / (1 + recall_ceiling), 4),
         "category_leaf_accuracy_ceiling": round(leaf_ceiling, 4),
@@ -137,7 +146,7 @@ def main() -> None:
         "brand_dev_f1": ner_scores.get("brand_dev_f1"),
         "brand_thresholds": ner_scores.get("brand_thresholds"),
         "n_iter": args.n_iter,
-        "train_seconds": round(train_seconds, 1),
+        "train_seconds": None if args.reuse_model else round(train_seconds, 1),
         "extract_seconds": round(seconds, 2),
         "extract_products_per_second": round(len(held) / seconds, 1),
     }
