@@ -386,7 +386,7 @@ class ChunkWriter:
             with transaction.atomic():  # a savepoint: a failure there must not undo this chunk
                 ahead = overlap()
         except Exception as exc:
-            log.info("preparing the next chunk failed (%s); it is prepared again on its own", exc)
+            log.warning("preparing the next chunk failed (%s); it is prepared again on its own", exc)
             self.entities.clear()  # resolved inside the rolled-back savepoint
             ahead = None
         future.result()  # raises the graph store's error: the transaction rolls back
