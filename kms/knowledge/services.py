@@ -323,6 +323,7 @@ class ChunkWriter:
         self.job_id = job_id
         self.written: set = set()
         self.entities: dict[str, EntityRef] = {}
+        self._merges = None  # merged entities' (count, last change) when ``entities`` was filled
         self._graph_thread = None
 
     def __enter__(self) -> "ChunkWriter":
@@ -345,6 +346,13 @@ class ChunkWriter:
                 # an "entity" whose key is longer than a uid can be is a run-away span, not knowledge
                 r.facts = [f for f in r.facts if len(f.object_uid) <= MAX_UID]
                 extracted_all.extend(r.facts)
+        # A curator's merge while the job runs re-points the facts that exist; the cache must not
+        # keep sending new ones to the merged-away entity. One query on a partial index per chunk.
+        merges = tuple(Entity.objects.filter(merged_into__isnull=False).aggregate(n=Count("id"), t=Max("updated_at"))
+                       .values())
+        if merges != self._merges:
+            self.entities.clear()
+            self._merges = merges
         entities = _ensure_entities(extracted_all, self.entities)
         ok_ids = [p.pk for p in ok]
         curated = set(Fact.objects.filter(product_id__any=ok_ids).exclude(status=Status.AUTO)

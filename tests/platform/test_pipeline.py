@@ -230,3 +230,29 @@ def test_fact_rows_keep_text_with_copy_special_characters(scientific_slice):
             fact.extractor_version, fact.confidence, fact.status) == \
         (tricky[:60], "\\N", "attributes\tx", None, 7, tricky, "ext\\ractor", "1\t0", 0.25, Status.AUTO)
     assert fact.entity.uid == "measure:weird-key" and fact.entity.name == tricky
+
+
+@pytest.mark.django_db
+def test_entity_merged_during_a_job_gets_no_new_facts(kms_graph, scientific_slice):
+    """A job's writer caches resolved entities across chunks; a curator's merge in the middle of the
+    job must send the following chunks' facts to the entity merged into, not the merged-away one."""
+    from kms.catalogue.services import upsert_products
+    from kms.knowledge.models import Entity
+    from kms.knowledge.services import ChunkWriter, extract_products
+
+    products, _ = scientific_slice(3)
+    upsert_products(products)
+    mine = list(Product.objects.filter(external_id__in=[p["external_id"] for p in products]).order_by("id"))
+    first, rest = mine[: len(mine) // 2], mine[len(mine) // 2:]
+    with ChunkWriter(job_id=None) as writer:
+        writer.write(writer.prepare(first, extract_products(first)))
+        used = set(Fact.objects.filter(product__in=first).values_list("entity__uid", flat=True))
+        results = extract_products(rest)
+        shared = next(f.object_uid for p in rest for f in results[p.pk].facts if f.object_uid in used)
+        keep = Entity.objects.create(uid="material:merge-target", type="MATERIAL", name="merge target")
+        drop = Entity.objects.get(uid=shared)
+        drop.merged_into = keep
+        drop.save()
+        writer.write(writer.prepare(rest, results))
+    assert not Fact.objects.filter(product__in=rest, entity=drop).exists()
+    assert Fact.objects.filter(product__in=rest, entity=keep).exists()
