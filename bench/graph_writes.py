@@ -28,34 +28,6 @@ CHUNK = 256
 TYPES = {"brand": "HAS_BRAND", "material": "MADE_OF", "category": "IN_CATEGORY"}
 
 
-def synthetic_entities() -> list[str]:
-    """600 entity uids; the last two are the hub categories every product links to."""
-    return ([f"brand:b{i}" for i in range(150)] + [f"material:m{i}" for i in range(150)]
-            + [f"category:c{i}" for i in range(2, 300)] + ["category:c0", "category:c1"])
-
-
-def write_synthetic(store: GraphStore, prefix: str, products: int, verb: str = "MERGE",
-                    rng: random.Random | None = None) -> tuple[float, int]:
-    """Write ``products`` new products in chunks of 256 as ingestion does; (seconds, relationships)."""
-    rng = rng or random.Random(0)
-    entities = synthetic_entities()
-    hubs = entities[-2:]
-    t = time.perf_counter()
-    n_rels = 0
-    for start in range(0, products, CHUNK):
-        nodes = [{"uid": f"product:{prefix}{p}", "props": {"title": "t" * 60, "external_id": str(p)}}
-                 for p in range(start, min(start + CHUNK, products))]
-        rels = [{"src": n["uid"], "dst": e, "type": TYPES[e.split(":")[0]],
-                 "props": {"status": "auto", "confidence": 0.9, "extractor": "bench"}}
-                for n in nodes for e in rng.sample(entities[:-2], 7) + hubs]
-        statements = GraphStore._relationship_statements(rels)  # the store's own MERGE statements
-        if verb == "CREATE":
-            statements = [(q.replace("MERGE (a)-", "CREATE (a)-"), params) for q, params in statements]
-        store.write_many(GraphStore._node_statements(nodes) + statements)
-        n_rels += len(rels)
-    return time.perf_counter() - t, n_rels
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--products", type=int, default=2048)
@@ -67,13 +39,33 @@ def main() -> None:
     store = GraphStore(GraphConfig(uri=info.uri, user=USER, password=info.password, database=DATABASE))
     try:
         store.ensure_schema()
-        store.upsert_nodes([{"uid": e, "props": {"name": e}} for e in synthetic_entities()])
         rng = random.Random(0)
+        hubs = ["category:c0", "category:c1"]
+        entities = ([f"brand:b{i}" for i in range(150)] + [f"material:m{i}" for i in range(150)]
+                    + [f"category:c{i}" for i in range(2, 300)] + hubs)
+        store.upsert_nodes([{"uid": e, "props": {"name": e}} for e in entities])
+
+        def write(prefix: str, verb: str) -> None:
+            t = time.perf_counter()
+            n_rels = 0
+            for start in range(0, args.products, CHUNK):
+                nodes = [{"uid": f"product:{prefix}{p}", "props": {"title": "t" * 60, "external_id": str(p)}}
+                         for p in range(start, min(start + CHUNK, args.products))]
+                rels = [{"src": n["uid"], "dst": e, "type": TYPES[e.split(":")[0]],
+                         "props": {"status": "auto", "confidence": 0.9, "extractor": "bench"}}
+                        for n in nodes for e in rng.sample(entities[:-2], 7) + hubs]
+                statements = GraphStore._relationship_statements(rels)  # the store's own MERGE statements
+                if verb == "CREATE":
+                    statements = [(q.replace("MERGE (a)-", "CREATE (a)-"), params) for q, params in statements]
+                store.write_many(GraphStore._node_statements(nodes) + statements)
+                n_rels += len(rels)
+            dt = time.perf_counter() - t
+            print(f"{verb:6s} {args.products} products, {n_rels} relationships: {dt:5.2f}s -> "
+                  f"{args.products / dt:6.0f} products/s, {n_rels / dt:6.0f} relationships/s", flush=True)
+
         for r in range(args.rounds):
-            for verb, prefix in (("MERGE", f"m{r}-"), ("CREATE", f"c{r}-")):
-                dt, n_rels = write_synthetic(store, prefix, args.products, verb, rng)
-                print(f"{verb:6s} {args.products} products, {n_rels} relationships: {dt:5.2f}s -> "
-                      f"{args.products / dt:6.0f} products/s, {n_rels / dt:6.0f} relationships/s", flush=True)
+            write(f"m{r}-", "MERGE")
+            write(f"c{r}-", "CREATE")
         t = time.perf_counter()
         for start in range(0, args.products, CHUNK):
             store.write_many(GraphStore._node_statements(

@@ -42,17 +42,18 @@ def psql(sql: str) -> None:
                    check=True)
 
 
+def _stat_cpu(stat: Path) -> float:
+    """User + system CPU seconds in a /proc stat file (a process's or a thread's); 0 once it is gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds(pids) -> float:
-    """User + system CPU seconds of these processes so far (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+    """CPU seconds of these processes so far (Linux /proc)."""
+    return sum(_stat_cpu(Path(f"/proc/{pid}/stat")) for pid in pids)
 
 
 def _postgres_pids() -> list[int]:
@@ -62,22 +63,16 @@ def _postgres_pids() -> list[int]:
 
 def _jvm_thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds so far of JVM ``pid``'s threads, by kind: JIT compiler, GC, Bolt sessions, other."""
-    tick = os.sysconf("SC_CLK_TCK")
     out = {"jit": 0.0, "gc": 0.0, "bolt": 0.0, "other": 0.0}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         kind = ("jit" if "CompilerThre" in name else "gc" if name.startswith(("GC ", "G1 ")) else
                 "bolt" if name.startswith("BOLT") else "other")
-        out[kind] += (int(fields[11]) + int(fields[12])) / tick
+        out[kind] += _stat_cpu(task / "stat")
     return out
-
-
-def _compiler_cpu_seconds(pid: int) -> float:
-    return _jvm_thread_cpu(pid)["jit"]
 
 
 def _setup_django(db_name: str, graph_database: str, uri: str, password: str, data_dir: Path) -> None:
@@ -132,10 +127,10 @@ def _warm_up_rounds(server_pid, uri, password, n, tmp, max_rounds, settled) -> N
     _load_products(n)
     started, rounds, share = time.perf_counter(), [], 1.0
     for _ in range(max_rounds):
-        before, t0 = _compiler_cpu_seconds(server_pid), time.perf_counter()
+        before, t0 = _jvm_thread_cpu(server_pid)["jit"], time.perf_counter()
         job = services.run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
         seconds = time.perf_counter() - t0
-        share = (_compiler_cpu_seconds(server_pid) - before) / seconds
+        share = (_jvm_thread_cpu(server_pid)["jit"] - before) / seconds
         rounds.append({"products_per_s": round(job.done / seconds, 1), "jit_compiler_share": round(share, 3)})
         print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
         _reset_ingestion()

@@ -59,13 +59,12 @@ class ArcadeDBProcess:
     """One ArcadeDB server process rooted at ``root`` (databases live under it)."""
 
     def __init__(self, root: Path | str, bolt_port: int | None = None, http_port: int | None = None,
-                 password: str = "kms-local-graph", heap: str = "1g", extra_databases: tuple[str, ...] = ()):
+                 password: str = "kms-local-graph", heap: str = "1g"):
         self.root = Path(root).resolve()
         self.bolt_port = bolt_port or free_port()
         self.http_port = http_port or free_port()
         self.password = password
         self.heap = heap
-        self.extra_databases = extra_databases  # created beside DATABASE at start (benchmarks' scratch space)
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -82,7 +81,7 @@ class ArcadeDBProcess:
             "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
             "-Darcadedb.bolt.host=127.0.0.1",
             f"-Darcadedb.bolt.port={self.bolt_port}",
-            "-Darcadedb.server.defaultDatabases=" + ";".join(f"{db}[{USER}]" for db in (DATABASE, *self.extra_databases)),
+            f"-Darcadedb.server.defaultDatabases={DATABASE}[{USER}]",
             "com.arcadedb.server.ArcadeDBServer",
         ]
 

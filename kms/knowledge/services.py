@@ -223,17 +223,17 @@ def _copy_text(value) -> str:
     return value.translate(_COPY_ESCAPES) if isinstance(value, str) else str(value)
 
 
-_ENTITY_COLUMNS = ("uid", "id", "type", "name", "merged_into_id", "merged_into__id", "merged_into__uid",
-                   "merged_into__type", "merged_into__name")
+_ENTITY_COLUMNS = ("uid", "id", "type", "name", "merged_into__id", "merged_into__uid", "merged_into__type",
+                   "merged_into__name")
+
+
+def _entity_ref(uid, pk, type_, name, m_pk, m_uid, m_type, m_name) -> EntityRef:
+    # A merged entity's facts go to the entity it was merged into.
+    return EntityRef(m_pk, m_uid, m_type, m_name) if m_pk is not None else EntityRef(pk, uid, type_, name)
 
 
 def _entity_refs(uids: list[str]) -> dict[str, EntityRef]:
-    # A merged entity's facts go to the entity it was merged into.
-    out = {}
-    for uid, pk, type_, name, merged, m_pk, m_uid, m_type, m_name in \
-            Entity.objects.filter(uid__in=uids).values_list(*_ENTITY_COLUMNS):
-        out[uid] = EntityRef(m_pk, m_uid, m_type, m_name) if merged else EntityRef(pk, uid, type_, name)
-    return out
+    return {row[0]: _entity_ref(*row) for row in Entity.objects.filter(uid__in=uids).values_list(*_ENTITY_COLUMNS)}
 
 
 def _upsert_entities_postgres(wanted: dict[str, tuple[str, str]]) -> dict[str, EntityRef]:
@@ -257,8 +257,7 @@ def _upsert_entities_postgres(wanted: dict[str, tuple[str, str]]) -> dict[str, E
         cursor.execute(
             f"SELECT e.uid, e.id, e.type, e.name, m.id, m.uid, m.type, m.name FROM {table} e "
             f"LEFT JOIN {table} m ON m.id = e.merged_into_id WHERE e.uid = ANY(%s)", [uids])
-        return {uid: EntityRef(m_pk, m_uid, m_type, m_name) if m_pk is not None else EntityRef(pk, uid, type_, name)
-                for uid, pk, type_, name, m_pk, m_uid, m_type, m_name in cursor.fetchall()}
+        return {row[0]: _entity_ref(*row) for row in cursor.fetchall()}
 
 
 def _ensure_entities(extracted: list["nlp.Fact"], known: dict[str, EntityRef] | None = None) -> dict[str, EntityRef]:
