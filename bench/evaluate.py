@@ -1,11 +1,16 @@
-"""Amazon-Scientific under the standard protocol (shared/datasets/README.md).
+"""A product preset under the standard protocol (shared/datasets/README.md), from the dataset files.
 
-    .venv/bin/python bench/evaluate.py            # every component + the fusion
-    .venv/bin/python bench/evaluate.py --quick    # popularity, item-CF, LightGCN, fusion
+    .venv/bin/python bench/evaluate.py                    # the `best` preset, what a shop trains by default
+    .venv/bin/python bench/evaluate.py --preset fast      # what the demo trains
+    .venv/bin/python bench/evaluate.py --ablations        # + fusions over subsets of the components
     .venv/bin/python bench/evaluate.py --cold-start
 
-Prints Recall@10/20 and NDCG@10/20 on the test targets of all 8,317 users, the training
-seconds of each component, and writes bench/results/evaluate_scientific.json.
+The configurations are the product's (recommender/presets.py), so this benchmark and
+`manage.py train` cannot drift; the knowledge is the catalogue's brand and category fields,
+keyed as the product keys them. What the product itself reaches (graph built by ingestion,
+management commands) is bench/product_path.py. Prints Recall@10/20 and NDCG@10/20 on the test
+targets of every user and the training seconds of each component; writes
+bench/results/evaluate_<dataset>[_<preset>].json.
 """
 from __future__ import annotations
 
@@ -20,18 +25,29 @@ sys.path.insert(0, str(ROOT))
 
 from recommender.data import load_scientific  # noqa: E402
 from recommender.knowledge import catalogue_triples, with_entities  # noqa: E402
-from recommender.training import TrainConfig, train  # noqa: E402
+from recommender.presets import DEFAULT_PRESET, config_from_params, preset_names  # noqa: E402
+from recommender.training import train  # noqa: E402
 
-QUICK = dict(components=("popularity", "itemcf", "lightgcn"), fusion=("itemcf", "lightgcn"))
-FULL = dict(
-    components=("popularity", "itemcf", "itemcf_recent", "usercf", "bprmf", "lightgcn", "kgcn", "sasrec", "kgsasrec"),
-    fusion=("itemcf_recent", "usercf", "lightgcn", "kgcn", "sasrec", "kgsasrec"),
-    fusion_ablations=(
-        ("itemcf_recent", "usercf", "lightgcn", "sasrec"),  # same fusion without the knowledge graph
-        ("usercf", "kgsasrec"),
-        ("kgcn", "kgsasrec"),
-    ),
+ABLATIONS = (
+    ("itemcf_recent", "usercf", "lightgcn", "sasrec"),  # the fusion without the knowledge graph
+    ("usercf", "kgsasrec"),
+    ("kgcn", "kgsasrec"),
 )
+
+
+def bench_config(preset: str, threads: int = 1, device: str = "auto", seed: int = 0, ablations: bool = False,
+                 refit: bool | None = None):
+    """The preset exactly as the product trains it, plus only what a benchmark run chooses (threads,
+    device, seed, reported ablations); tests/recommender/test_presets.py checks they agree."""
+    params = {"preset": preset, "threads": threads, "device": device, "seed": seed}
+    if refit is not None:
+        params["refit"] = refit
+    cfg = config_from_params(params)
+    if ablations:
+        from dataclasses import replace
+
+        cfg = replace(cfg, fusion_ablations=tuple(a for a in ABLATIONS if set(a) <= set(cfg.fusion)))
+    return cfg
 
 
 def table(metrics: dict[str, dict[str, float]], timings: dict[str, float]) -> str:
@@ -45,22 +61,23 @@ def table(metrics: dict[str, dict[str, float]], timings: dict[str, float]) -> st
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="Phase-1 set: popularity, item-CF, LightGCN, fusion")
+    ap.add_argument("--preset", choices=preset_names(), default=DEFAULT_PRESET)
+    ap.add_argument("--ablations", action="store_true", help="also report fusions over subsets of the components")
     ap.add_argument("--cold-start", action="store_true", help="hold out 10%% of items, report cold vs warm")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared box)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-refit", action="store_true",
-                    help="test the components trained on train only (default for the full set: refit on train + "
-                         "valid for the epochs chosen on validation, as the datasets README allows)")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "evaluate_scientific.json"))
+    ap.add_argument("--no-refit", action="store_true", help="test the components trained on train only")
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
     data, items = load_scientific()
     data = with_entities(data, catalogue_triples(items))
-    preset = QUICK if args.quick else FULL
-    refit = not args.quick and not args.cold_start and not args.no_refit
-    cfg = TrainConfig(**preset, threads=args.threads, device=args.device, seed=args.seed, refit=refit)
+    dataset = "scientific"
+    suffix = "" if args.preset == DEFAULT_PRESET else f"_{args.preset}"
+    args.out = args.out or str(ROOT / "bench" / "results" / f"evaluate_{dataset}{suffix}.json")
+    cfg = bench_config(args.preset, args.threads, args.device, args.seed, args.ablations,
+                       refit=False if (args.no_refit or args.cold_start) else None)
     if args.cold_start:
         from recommender.coldstart import cold_start_experiment
 
@@ -82,7 +99,7 @@ def main() -> None:
     print(table(test, model.timings))
     print(f"fusion weights (chosen on validation): {model.weights.active()}")
     result = {
-        "dataset": "amazon-scientific", "protocol": "leave-last-out, full ranking, history masked",
+        "dataset": dataset, "preset": args.preset, "protocol": "leave-last-out, full ranking, history masked",
         "models": {n: {k: round(v, 6) for k, v in m.items()} for n, m in test.items()},
         "valid": {n: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in m.items()}
                   for n, m in model.metrics["valid"].items()},

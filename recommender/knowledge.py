@@ -7,7 +7,6 @@ benchmarks and tests need no graph store.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -19,33 +18,55 @@ from recommender.data import InteractionData
 Triple = tuple[str, str, str, str]  # (item id, relation, entity uid, entity display name)
 
 
-def normalise_key(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().lower())
+PARENT_CATEGORY = "IN_PARENT_CATEGORY"  # item -> each ancestor of its category (derived, not stored)
+
+
+def category_ancestors(uid: str) -> list[str]:
+    """``category:a/b/c`` -> ``[category:a, category:a/b]`` (the graph's SUBCATEGORY_OF chain)."""
+    kind, sep, key = uid.partition(":")
+    if kind != "category" or not sep:
+        return []
+    parts = key.split("/")
+    return [f"category:{'/'.join(parts[:n])}" for n in range(1, len(parts))]
+
+
+def with_ancestors(triples: Iterable[Triple]) -> list[Triple]:
+    """The triples plus, for every IN_CATEGORY, a PARENT_CATEGORY triple to each ancestor."""
+    out = []
+    for item, rel, ent, name in triples:
+        out.append((item, rel, ent, name))
+        if rel == "IN_CATEGORY":
+            out += [(item, PARENT_CATEGORY, a, a.rsplit("/", 1)[-1].split(":", 1)[-1]) for a in category_ancestors(ent)]
+    return out
 
 
 def catalogue_triples(items: dict[str, dict]) -> list[Triple]:
-    """HAS_BRAND and IN_CATEGORY (every level of the category path) from catalogue records."""
+    """HAS_BRAND and IN_CATEGORY (the leaf of the category path) from catalogue records, keyed
+    exactly as the product's extractor keys them (``nlp.normalize.entity_key``), so a benchmark
+    fed from the catalogue and the product fed from its graph name the same entities."""
+    from nlp.normalize import entity_key, split_category_path
+
     out: list[Triple] = []
     for item_id, rec in items.items():
         brand = (rec.get("brand") or "").strip()
-        if brand:
-            out.append((item_id, "HAS_BRAND", f"brand:{normalise_key(brand)}", brand))
-        parts = [p.strip() for p in (rec.get("categories") or "").split(",") if p.strip()]
-        for depth in range(1, len(parts) + 1):
-            key = "/".join(normalise_key(p) for p in parts[:depth])
-            out.append((item_id, "IN_CATEGORY", f"category:{key}", parts[depth - 1]))
+        if brand and entity_key("BRAND", brand):
+            out.append((item_id, "HAS_BRAND", f"brand:{entity_key('BRAND', brand)}", brand))
+        parts = split_category_path(rec.get("categories") or "")
+        if parts:
+            out.append((item_id, "IN_CATEGORY", f"category:{entity_key('CATEGORY', parts)}", parts[-1]))
     return out
 
 
 def with_entities(data: InteractionData, triples: Iterable[Triple], max_item_share: float = 0.5) -> InteractionData:
     """A copy of ``data`` carrying the triples as index arrays.
 
-    Entities attached to more than ``max_item_share`` of the items (e.g. the catalogue's root
-    category) connect everything to everything and carry no signal, so they are dropped.
-    Triples about unknown items are ignored.
+    Category ancestors become extra triples (``with_ancestors``). Entities attached to more
+    than ``max_item_share`` of the items (e.g. the catalogue's root category) connect
+    everything to everything and carry no signal, so they are dropped. Triples about unknown
+    items are ignored.
     """
     item_index = {iid: n for n, iid in enumerate(data.item_ids)}
-    rows = [(item_index[i], rel, ent, name) for i, rel, ent, name in triples if i in item_index]
+    rows = [(item_index[i], rel, ent, name) for i, rel, ent, name in with_ancestors(triples) if i in item_index]
     items_per_entity: dict[str, set[int]] = {}
     for i, _, ent, _ in rows:
         items_per_entity.setdefault(ent, set()).add(i)

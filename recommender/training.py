@@ -23,7 +23,7 @@ import torch
 
 from recommender.calibration import ColdStartBlend, fit_cold_blend
 from recommender.data import InteractionData, leave_last_out
-from recommender.fusion import FusionWeights, fused_scores, search_weights
+from recommender.fusion import FusionWeights, choose_weights, fused_scores
 from recommender.lightgcn import GraphRecommender
 from recommender.metrics import evaluate
 from recommender.neighbourhood import EntityCF, ItemCF, UserCF, recency_matrix
@@ -69,6 +69,9 @@ class TrainConfig:
     # Rank items with no interactions among the rest by calibrated hit probability from this
     # inductive component (recommender/calibration.py); "" turns the blend off.
     cold_blend: str = "entitycf"
+    # Relations of the knowledge graph the components see (None: all of them; (): none). The
+    # knowledge-graph ablation of bench/product_path.py trains through it.
+    kg_relations: tuple[str, ...] | None = None
 
 
 def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, knowledge: Knowledge) -> Scorer:
@@ -315,12 +318,26 @@ def refit_components(components: dict[str, Scorer], split, cfg: TrainConfig, kno
         components[name] = fresh
 
 
+def restrict_knowledge(data: InteractionData, relations: Iterable[str]) -> InteractionData:
+    """``data`` with only the triples of ``relations`` (category ancestors follow IN_CATEGORY)."""
+    from dataclasses import replace as dc_replace
+
+    from recommender.knowledge import PARENT_CATEGORY
+
+    keep = set(relations) | ({PARENT_CATEGORY} if "IN_CATEGORY" in relations else set())
+    ids = [n for n, r in enumerate(data.relations) if r in keep]
+    triples = np.asarray(data.item_entity, dtype=np.int64).reshape(-1, 3)
+    return dc_replace(data, item_entity=triples[np.isin(triples[:, 1], ids)])
+
+
 def train(data: InteractionData, config: TrainConfig | None = None, log=print) -> TrainedModel:
     cfg = config or TrainConfig()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
+    if cfg.kg_relations is not None:
+        data = restrict_knowledge(data, cfg.kg_relations)
     split = leave_last_out(data)
     knowledge = Knowledge(len(data.entity_ids), len(data.relations), np.asarray(data.item_entity, dtype=np.int64))
     ctx = FitContext(data.n_users, data.n_items, knowledge, device, cfg.seed, log)
@@ -343,19 +360,17 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
         if n in cfg.fusion:
             normalised[n] = _normalised_matrix(c, valid_users, valid_hist)
     t = time.perf_counter()
-    if len(normalised) > 1:
-        weights, best = search_weights(normalised, valid_users, valid_hist, valid_t, log=log)
-    else:
-        weights = FusionWeights({n: 1.0 for n in normalised})
+    weights, choice = choose_weights(normalised, valid_users, valid_hist, valid_t, seed=cfg.seed, log=log)
     ablations = {}
     for subset in cfg.fusion_ablations:
         sub = {n: normalised[n] for n in subset}
-        w = search_weights(sub, valid_users, valid_hist, valid_t, log=log)[0] if len(sub) > 1 else FusionWeights({n: 1.0 for n in sub})
+        w = choose_weights(sub, valid_users, valid_hist, valid_t, seed=cfg.seed, log=log)[0]
         ablations[f"fusion[{'+'.join(subset)}]"] = w
     del normalised
     timings["fusion_search"] = time.perf_counter() - t
     metrics["valid"]["fusion"] = evaluate(
         lambda u: fused_scores(components, weights, u, [valid_hist[i] for i in u.tolist()]), valid_hist, valid_t)
+    metrics["valid"]["fusion_choice"] = {"weights": weights.weights, **choice}
     blend = None
     if cfg.cold_blend and cfg.cold_blend in components and len(valid_users):
         t = time.perf_counter()
@@ -379,6 +394,8 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
         metrics["test"]["fusion+cold_blend"] = evaluate(
             lambda u: blend.scores(components, weights, u, [test_hist[i] for i in u.tolist()], test_cold),
             test_hist, test_t)
+    # "served": what TrainedModel.score ranks in the tested state, the figure a shop gets
+    metrics["test"]["served"] = dict(metrics["test"].get("fusion+cold_blend") or metrics["test"]["fusion"])
     for name, w in ablations.items():
         metrics["test"][name] = evaluate(
             lambda u: fused_scores(components, w, u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)

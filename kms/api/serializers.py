@@ -282,7 +282,8 @@ class JobSerializer(serializers.Serializer):
 
 
 class TrainRequest(serializers.Serializer):
-    params = serializers.DictField(required=False, default=dict, help_text="TrainConfig fields")
+    params = serializers.DictField(required=False, default=dict,
+                                   help_text='"preset" (best, the default, or fast) and TrainConfig fields overriding it')
 
     def validate_params(self, params: dict) -> dict:
         if len(params) > 50:
@@ -296,7 +297,11 @@ class TrainRequest(serializers.Serializer):
             from recommender.training import TrainConfig
         except ImportError:
             return params
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        from recommender.presets import PRESET_KEY, PRESETS
+
+        if PRESET_KEY in params and params[PRESET_KEY] not in PRESETS:
+            raise serializers.ValidationError(f"unknown preset {params[PRESET_KEY]!r} (known: {', '.join(PRESETS)})")
+        known = {f.name for f in dataclasses.fields(TrainConfig)} | {PRESET_KEY}
         unknown = sorted(set(params) - known)
         if unknown:
             raise serializers.ValidationError(f"unknown TrainConfig fields: {', '.join(unknown[:10])}")

@@ -9,7 +9,6 @@ from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
@@ -23,7 +22,6 @@ from recommender.data import InteractionData
 from .models import ModelVersion
 
 log = logging.getLogger(__name__)
-PARENT_CATEGORY = "IN_PARENT_CATEGORY"
 ACTIVATION_TOLERANCE = 0.0  # a new version must not be worse on validation NDCG@20
 INDEX_CHECK_SECONDS = 5.0
 # Products ingested after a model's training are served as cold-start items (from their
@@ -34,42 +32,28 @@ MAX_NEW_ITEMS = 20_000
 
 
 def training_data(graph: ExportedGraph) -> InteractionData:
-    """The exported graph as the recommender's input; category ancestors become extra triples."""
+    """The exported graph as the recommender's input, its knowledge shaped as the benchmarks shape
+    it (``recommender.knowledge.with_entities``: category ancestors as extra triples, entities on
+    more than half the items dropped), so the product and the benchmarks train on the same thing."""
+    from recommender.knowledge import with_entities
+
     sequences: list[list[int]] = [[] for _ in graph.user_ids]
     for u, i, _ts in graph.interactions:  # sorted by user, then time
         sequences[u].append(i)
-    entity_ids = list(graph.entity_ids)
-    entity_names = list(graph.entity_names) or list(entity_ids)
-    entity_index = {e: n for n, e in enumerate(entity_ids)}
-    relations = list(graph.relations)
-    triples = list(graph.item_entity)
-    if "IN_CATEGORY" in relations:
-        cat_rel = relations.index("IN_CATEGORY")
-        relations.append(PARENT_CATEGORY)
-        parent_rel = len(relations) - 1
-        for item, rel, ent in list(graph.item_entity):
-            if rel != cat_rel:
-                continue
-            parts = entity_ids[ent].split(":", 1)[1].split("/")
-            for n in range(1, len(parts)):
-                uid = "category:" + "/".join(parts[:n])
-                if uid not in entity_index:
-                    entity_index[uid] = len(entity_ids)
-                    entity_ids.append(uid)
-                    entity_names.append(parts[n - 1])
-                triples.append((item, parent_rel, entity_index[uid]))
-    return InteractionData(
-        user_ids=list(graph.user_ids), item_ids=list(graph.item_ids), sequences=sequences,
-        entity_ids=entity_ids, entity_names=entity_names, relations=relations,
-        item_entity=np.asarray(triples, dtype=np.int64).reshape(-1, 3),
-    )
+    names = list(graph.entity_names) or list(graph.entity_ids)
+    triples = [(graph.item_ids[i], graph.relations[r], graph.entity_ids[e], names[e]) for i, r, e in graph.item_entity]
+    data = InteractionData(user_ids=list(graph.user_ids), item_ids=list(graph.item_ids), sequences=sequences)
+    return with_entities(data, triples)
 
 
 def start_training(params: dict | None = None) -> ModelVersion:
     """Register a queued version and hand it to the training queue (or train now without a broker)."""
+    from recommender.presets import DEFAULT_PRESET, PRESET_KEY
+
     from .tasks import train
 
-    version = ModelVersion.objects.create(state=ModelVersion.State.QUEUED, params=dict(params or {}))
+    version = ModelVersion.objects.create(state=ModelVersion.State.QUEUED,
+                                          params={PRESET_KEY: DEFAULT_PRESET, **(params or {})})
     transaction.on_commit(lambda: train.delay(version_id=version.pk))
     return version
 
@@ -80,7 +64,8 @@ def train_model(params: dict | None = None, activate: bool = True, version_id: i
     With ``version_id`` the queued version is (re)used, so a training task redelivered after a
     worker died trains the same version again instead of leaving an orphan.
     """
-    from recommender.training import TrainConfig, train
+    from recommender.presets import DEFAULT_PRESET, PRESET_KEY, config_from_params
+    from recommender.training import train
 
     from kms.graphstore import get_graph_store
 
@@ -88,19 +73,20 @@ def train_model(params: dict | None = None, activate: bool = True, version_id: i
         version = ModelVersion.objects.get(pk=version_id)
         if version.state in (ModelVersion.State.READY, ModelVersion.State.ACTIVE, ModelVersion.State.REJECTED):
             return version  # already trained: a duplicate delivery
-        params = dict(version.params)
+        params = {PRESET_KEY: DEFAULT_PRESET, **version.params}
         version.state = ModelVersion.State.TRAINING
         version.save(update_fields=["state"])
     else:
-        params = dict(params or {})
+        params = {PRESET_KEY: DEFAULT_PRESET, **(params or {})}
         version = ModelVersion.objects.create(state=ModelVersion.State.TRAINING, params=params)
     try:
+        config = config_from_params(params)  # an unknown preset or field fails the version, not the worker
         started = time.perf_counter()
         data = training_data(get_graph_store().export_training_graph())
         if data.n_interactions == 0:
             raise ValueError("no interactions in the graph store: import events and ingest products first")
         curve: list[dict] = []
-        model = train(data, TrainConfig(**params), log=lambda line: _log_training(line, curve))
+        model = train(data, config, log=lambda line: _log_training(line, curve))
         path = settings.KMS_MODELS_DIR / f"v{version.pk}"
         model.save(path)
         version.path = str(path)
@@ -295,6 +281,8 @@ class _IndexCache:
 def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, list[tuple[str, str]]]:
     """Products with facts that ``version`` was not trained on: graph uid -> sorted (relation,
     entity uid) pairs, merged entities resolved and category ancestors added (as ``training_data``)."""
+    from recommender.knowledge import PARENT_CATEGORY, category_ancestors
+
     from kms.knowledge.models import Fact, Status
 
     since = version.created_at - NEW_ITEMS_WINDOW
@@ -310,9 +298,8 @@ def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, 
             uid = merged or uid
             pairs = out[f"product:{ext}"]
             pairs.add((relation, uid))
-            if relation == "IN_CATEGORY" and uid.startswith("category:"):
-                parts = uid.split(":", 1)[1].split("/")
-                pairs.update((PARENT_CATEGORY, "category:" + "/".join(parts[:n])) for n in range(1, len(parts)))
+            if relation == "IN_CATEGORY":
+                pairs.update((PARENT_CATEGORY, a) for a in category_ancestors(uid))
     return {k: sorted(v) for k, v in out.items()}
 
 
