@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Zero-setup demo: SQLite, eager tasks, a local ArcadeDB graph store the project starts itself.
-# Imports Amazon-Scientific, extracts knowledge into the graph, trains, then serves on :8000.
+# Imports Amazon-Scientific, extracts knowledge into the graph, trains the `fast` preset, then serves on :8000.
 # DEMO_CHECK=1 stops the server after the curl succeeded (used to verify the demo end to end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ PY=.venv/bin/python
 $PY manage.py migrate -v0
 $PY manage.py import_catalogue --scientific | tail -n 12
 $PY manage.py ingest
-$PY manage.py train --params "${DEMO_TRAIN_PARAMS:-{\"epochs\": 60\}}"
+$PY manage.py train --preset "${DEMO_PRESET:-fast}" --params "${DEMO_TRAIN_PARAMS:-{\}}"
 .venv/bin/gunicorn kms.wsgi:application --bind 127.0.0.1:$PORT --workers 2 --timeout 120 \
   --access-logfile - --log-level warning &
 SERVER=$!

@@ -1,0 +1,322 @@
+"""What a shop gets: fresh data directory -> import -> ingest -> train -> evaluate, through the
+management commands with the zero-setup defaults, beside the peers on the same split.
+
+    .venv/bin/python bench/product_path.py --dataset ../shared/datasets/amazon-scientific [--preset best]
+    .venv/bin/python bench/product_path.py --jsonl shop.jsonl --preset fast
+        [--kg-ablation] [--ablation-preset fast] [--cold-start] [--peers-json FILE] [--keep DIR]
+
+``--dataset DIR`` takes any ``<Name>.item.json`` + ``<Name>.inter.json`` pair (imported with
+``import_catalogue --amazon``), ``--jsonl FILE`` the generic JSONL format. Every stage is a
+``manage.py`` command in a fresh ``KMS_DATA_DIR`` (SQLite, eager tasks, the local ArcadeDB server:
+what ``scripts/demo.sh`` runs), timed from outside. The served figures are ``manage.py evaluate``'s
+(leave-last-out on the shop's events, full ranking, history masked); the peers come from
+``bench/peers.py`` on the same split (``--peers-json``, default ``bench/results/peers_<dataset>.json``;
+its split sizes must equal the product's or the ratio is not reported).
+
+``--kg-ablation`` trains the ablation preset four times: no knowledge (``kg_relations: []``),
+structured fields only (brand and category relations of the full ingestion), text only (a second
+import with every product's brand and category hidden, then ingestion: all it knows came from
+title and description) and everything. ``--cold-start`` holds out 10% of the items (seeded)
+from the events and every user's last event, imports the products (all) and the remaining
+events, ingests, trains the preset, and ranks each user's held-out last item with the served
+model (cold items reachable only through the knowledge the product extracted from their text).
+
+Writes bench/results/product_path_<dataset>_<preset>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
+NOT_COMPONENTS = ("fusion", "served")  # fused figures in the training metrics, not single components
+EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+
+class Shop:
+    """A fresh data directory and the management commands run in it, as a shop runs them."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "NEO4J_URI", "DJANGO_SETTINGS_MODULE")}
+        self.env["KMS_DATA_DIR"] = str(root)
+        self.stages: dict[str, float] = {}
+
+    def manage(self, stage: str | None, *args: str) -> str:
+        t = time.perf_counter()
+        proc = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        if stage:
+            self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - t
+            log(f"{stage}: {' '.join(args)[:80]} in {time.perf_counter() - t:.1f}s")
+        return proc.stdout
+
+    def json(self, stage: str | None, *args: str) -> dict:
+        out = self.manage(stage, *args)
+        return json.loads(out[out.index("\n{") + 1 if not out.startswith("{") else 0:])
+
+    def setup(self) -> None:
+        self.manage(None, "migrate", "-v0")
+
+    def import_source(self, source: dict) -> None:
+        if source.get("dataset"):
+            flag = "--amazon" if "--amazon" in self.manage(None, "import_catalogue", "--help") else "--scientific"
+            self.manage("import_s", "import_catalogue", flag, source["dataset"])
+        else:
+            self.manage("import_s", "import_catalogue", source["jsonl"])
+
+    def ingest(self) -> None:
+        self.manage("ingest_s", "ingest")
+
+    def train(self, preset: str, extra: dict | None = None) -> dict:
+        return self.json("train_s", "train", "--preset", preset, "--params", json.dumps(extra or {}), "--json")
+
+    def evaluate(self, version: int) -> dict:
+        return self.json("evaluate_s", "evaluate", "--version", str(version), "--json")
+
+    def close(self) -> None:
+        subprocess.run([PY, "manage.py", "graphserver", "stop"], cwd=ROOT, env=self.env, capture_output=True)
+
+
+# -- the source as generic JSONL records (for the variants that change what is imported) -------
+def source_records(source: dict) -> tuple[list[dict], list[dict]]:
+    """Products and events in the generic JSONL shape, events ordered as the product orders them."""
+    if source.get("jsonl"):
+        products, events = [], []
+        for line in Path(source["jsonl"]).read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                (events if rec.get("kind") == "event" else products).append(rec)
+        return products, events
+    root = Path(source["dataset"])
+    item_file = next(root.glob("*.item.json"))
+    inter_file = item_file.with_name(item_file.name.replace(".item.json", ".inter.json"))
+    items = json.loads(item_file.read_text())
+    products = [{"external_id": str(k), "title": v.get("title") or "", "description": v.get("description") or "",
+                 "brand": v.get("brand") or "",
+                 "category_path": [p.strip() for p in (v.get("categories") or "").split(",") if p.strip()]}
+                for k, v in items.items()]
+    inter = json.loads(inter_file.read_text())
+    events = [{"kind": "event", "user": str(u), "product": str(i), "type": "purchase",
+               "event_id": f"{u}-{pos}", "timestamp": (EPOCH + timedelta(seconds=pos)).isoformat()}
+              for u, seq in inter.items() for pos, i in enumerate(seq)]
+    return products, events
+
+
+def by_user(events: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for e in sorted(events, key=lambda e: (str(e["user"]), e.get("timestamp") or "")):
+        out.setdefault(str(e["user"]), []).append(e)
+    return out
+
+
+def write_jsonl(path: Path, products: list[dict], events: list[dict]) -> Path:
+    with path.open("w") as f:
+        for rec in products:
+            f.write(json.dumps({k: v for k, v in rec.items() if k != "kind"}) + "\n")
+        for rec in events:
+            f.write(json.dumps({**rec, "kind": "event"}) + "\n")
+    return path
+
+
+# -- figures ------------------------------------------------------------------------------------
+def rounded(m: dict) -> dict:
+    return {k: round(float(m[k]), 6) for k in METRICS if k in m}
+
+
+def figures(trained: dict, evaluated: dict | None) -> dict:
+    """Served model, its components, the best component: from ``manage.py evaluate`` when it ran,
+    else from the test stage training recorded (the same protocol on the same split)."""
+    if evaluated:
+        served = evaluated["served"]
+        components = {**evaluated.get("components", {}), **evaluated.get("baselines", {})}
+    else:
+        test = trained["metrics"]["test"]
+        served = test["served"]
+        components = {n: m for n, m in test.items() if n not in NOT_COMPONENTS and not n.startswith("fusion")}
+    components = {n: rounded(m) for n, m in components.items()}
+    best = max(components, key=lambda n: components[n]["ndcg@20"])
+    return {"served": rounded(served), "components": components, "best_component": best,
+            "served_over_best_component": round(served["ndcg@20"] / max(components[best]["ndcg@20"], 1e-12), 4)}
+
+
+def peers_figures(path: Path | None, trained: dict) -> dict:
+    if path is None or not path.exists():
+        return {"peers": {}, "best_peer": None, "peers_source": None}
+    data = json.loads(path.read_text())
+    split = data.get("split", {})
+    mine = {"users": trained["n_users"], "items": trained["n_items"], "interactions": trained["n_interactions"]}
+    same = all(split.get(k) == v for k, v in mine.items())
+    peers = {n: rounded(m) for n, m in data.get("models", {}).items() if "ndcg@20" in m}
+    best = max(peers, key=lambda n: peers[n]["ndcg@20"]) if peers else None
+    return {"peers": peers, "best_peer": best, "peers_source": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+            "peers_split": split, "product_split": mine, "same_split": same}
+
+
+def cold_start(args, source: dict, tmp: Path) -> dict:
+    """Hold out 10% of the items and every user's last event; rank the held-out events."""
+    import numpy as np
+    import torch
+
+    from recommender.metrics import evaluate
+    from recommender.training import TrainedModel
+
+    products, events = source_records(source)
+    rng = np.random.default_rng(args.seed)
+    item_ids = sorted({str(p["external_id"]) for p in products})
+    cold = set(rng.choice(item_ids, size=int(round(0.1 * len(item_ids))), replace=False).tolist())
+    kept, held = [], {}
+    for user, seq in by_user(events).items():
+        if len(seq) < 2:
+            continue
+        held[user] = str(seq[-1]["product"])
+        kept += [e for e in seq[:-1] if str(e["product"]) not in cold]
+    shop = Shop(tmp / "cold")
+    try:
+        shop.setup()
+        shop.import_source({"jsonl": str(write_jsonl(tmp / "cold.jsonl", products, kept))})
+        shop.ingest()
+        trained = shop.train(args.preset)
+    finally:
+        shop.close()
+    model = TrainedModel.load(trained["path"])
+    user_index = {u: n for n, u in enumerate(model.user_ids)}
+    item_index = {i: n for n, i in enumerate(model.item_ids)}
+    users = [u for u in held if f"user:{u}" in user_index and f"product:{held[u]}" in item_index]
+    rows = np.asarray([user_index[f"user:{u}"] for u in users])
+    targets = np.full(len(model.user_ids), -1, dtype=np.int64)
+    targets[rows] = [item_index[f"product:{held[u]}"] for u in users]
+    history = model.history
+    groups = {"cold": np.asarray([r for r, u in zip(rows, users) if held[u] in cold], dtype=np.int64),
+              "warm": np.asarray([r for r, u in zip(rows, users) if held[u] not in cold], dtype=np.int64)}
+    score = lambda u: model.score(u, [history[i] for i in u.tolist()])  # noqa: E731 - what serving ranks
+    with torch.no_grad():
+        result = {g: rounded(evaluate(score, history, targets, users=idx)) for g, idx in groups.items()}
+    ratio = result["cold"]["recall@20"] / max(result["warm"]["recall@20"], 1e-12)
+    log(f"cold start: cold recall@20 {result['cold']['recall@20']:.4f} warm {result['warm']['recall@20']:.4f} "
+        f"ratio {ratio:.2f} ({len(groups['cold'])} cold / {len(groups['warm'])} warm targets)")
+    return {"preset": args.preset, "cold_items": len(cold), "cold_targets": int(len(groups["cold"])),
+            "warm_targets": int(len(groups["warm"])), "served": result, "cold_over_warm": round(ratio, 4)}
+
+
+def kg_ablation(args, source: dict, tmp: Path) -> dict:
+    products, events = source_records(source)
+    variants: dict[str, dict] = {}
+    shop = Shop(tmp / "ablation")
+    try:
+        shop.setup()
+        shop.import_source({"jsonl": str(write_jsonl(tmp / "all.jsonl", products, events))})
+        shop.ingest()
+        for name, extra in (("none", {"kg_relations": []}),
+                            ("structured_only", {"kg_relations": ["HAS_BRAND", "IN_CATEGORY"]}),
+                            ("everything", {})):
+            trained = shop.train(args.ablation_preset, extra)
+            variants[name] = figures(trained, None)["served"]
+            log(f"kg ablation {name}: served ndcg@20 {variants[name]['ndcg@20']:.4f}")
+    finally:
+        shop.close()
+    hidden = [{**p, "brand": "", "category_path": []} for p in products]
+    shop = Shop(tmp / "ablation_text")
+    try:
+        shop.setup()
+        shop.import_source({"jsonl": str(write_jsonl(tmp / "text.jsonl", hidden, events))})
+        shop.ingest()
+        variants["text_only"] = figures(shop.train(args.ablation_preset), None)["served"]
+        log(f"kg ablation text_only: served ndcg@20 {variants['text_only']['ndcg@20']:.4f}")
+    finally:
+        shop.close()
+    return {"preset": args.ablation_preset,
+            **{k: variants[k] for k in ("none", "structured_only", "text_only", "everything")}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="a directory with <Name>.item.json + <Name>.inter.json")
+    src.add_argument("--jsonl", help="a generic JSONL file (products and events)")
+    ap.add_argument("--preset", default=None, help="recommender preset (default: the product's default)")
+    ap.add_argument("--peers-json", default=None, help="bench/peers.py output on the same split")
+    ap.add_argument("--kg-ablation", action="store_true")
+    ap.add_argument("--ablation-preset", default="fast")
+    ap.add_argument("--cold-start", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", default=None, help="keep the data directories under this path")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    from recommender.presets import DEFAULT_PRESET
+
+    args.preset = args.preset or DEFAULT_PRESET
+    source = {"dataset": str(Path(args.dataset).resolve())} if args.dataset else {"jsonl": str(Path(args.jsonl).resolve())}
+    name = Path(args.dataset).resolve().name if args.dataset else Path(args.jsonl).stem
+    out = Path(args.out or ROOT / "bench" / "results" / f"product_path_{name}_{args.preset}.json")
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kms-product-path-"))
+    result: dict = {"dataset": name, "preset": args.preset, "date": time.strftime("%Y-%m-%d"),
+                    "command": " ".join(["bench/product_path.py", *sys.argv[1:]])}
+    try:
+        shop = Shop(tmp / "shop")
+        try:
+            shop.setup()
+            shop.import_source(source)
+            shop.ingest()
+            trained = shop.train(args.preset)
+            try:
+                evaluated = shop.evaluate(trained["version"])
+            except RuntimeError as exc:  # an older checkout without `manage.py evaluate`
+                log(f"evaluate unavailable, using the training run's test stage: {str(exc)[:200]}")
+                evaluated = None
+        finally:
+            shop.close()
+        result["stages"] = {k: round(shop.stages.get(k, 0.0), 1) for k in ("import_s", "ingest_s", "train_s", "evaluate_s")}
+        result.update(figures(trained, evaluated))
+        result["fusion_choice"] = trained["metrics"]["valid"].get("fusion_choice")
+        result["train_timings"] = trained.get("timings") or {}
+        peers_path = Path(args.peers_json) if args.peers_json else ROOT / "bench" / "results" / f"peers_{name}.json"
+        result.update(peers_figures(peers_path, trained))
+        if result.get("best_peer") and result.get("same_split"):
+            result["ratio_to_best_peer"] = round(result["served"]["ndcg@20"] / result["peers"][result["best_peer"]]["ndcg@20"], 4)
+        if args.kg_ablation:
+            result["kg_ablation"] = kg_ablation(args, source, tmp)
+        if args.cold_start:
+            result["cold_start"] = cold_start(args, source, tmp)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"\n{name}, preset {args.preset}: stages {result['stages']}")
+    print(f"{'model':24s} {'R@10':>7s} {'R@20':>7s} {'N@10':>7s} {'N@20':>7s}")
+    rows = {"served": result["served"], **result["components"],
+            **{f"peer {n}": m for n, m in result.get("peers", {}).items()}}
+    for n, m in rows.items():
+        print(f"{n:24s} " + " ".join(f"{m.get(k, float('nan')):7.4f}" for k in METRICS))
+    print(f"best component {result['best_component']}: served/best = {result['served_over_best_component']}")
+    if "ratio_to_best_peer" in result:
+        print(f"best peer {result['best_peer']}: served/best peer = {result['ratio_to_best_peer']}")
+    elif result.get("best_peer"):
+        print(f"peers' split {result.get('peers_split')} != product's {result.get('product_split')}: no ratio")
+    for key in ("kg_ablation", "cold_start"):
+        if key in result:
+            print(f"{key}: {json.dumps(result[key])}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
