@@ -205,7 +205,7 @@ class GraphRecommender(Scorer):
                 opt.step()
             out_of_time = hp["max_seconds"] is not None and time.perf_counter() - start > hp["max_seconds"]
             if not (split.valid_target >= 0).any():  # no validation targets: train to the budget
-                ctx.log(f"[{self.name}] epoch {epoch} loss {loss.item():.4f} {time.perf_counter() - start:.0f}s")
+                ctx.epoch(self.name, epoch, loss.item(), seconds=time.perf_counter() - start)
                 best_epoch = epoch
                 if out_of_time:
                     break
@@ -214,7 +214,7 @@ class GraphRecommender(Scorer):
                 self._propagate(blocks, mask)
                 ndcg = evaluate(lambda x: self.score(x, [history_valid[k] for k in x.tolist()]),
                                 history_valid, split.valid_target)["ndcg@20"]
-                ctx.log(f"[{self.name}] epoch {epoch} loss {loss.item():.4f} valid ndcg@20 {ndcg:.4f}")
+                ctx.epoch(self.name, epoch, loss.item(), ndcg)
                 if ndcg > best:
                     best, best_epoch, bad = ndcg, epoch, 0
                     best_state = {k: v.detach().clone() for k, v in self.encoder.state_dict().items()}

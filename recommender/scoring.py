@@ -53,6 +53,19 @@ class FitContext:
     device: torch.device
     seed: int = 0
     log: Callable[[str], None] = print
+    # The training curve as data: one point per logged epoch (component, epoch, loss, valid ndcg@20).
+    curve: list[dict] = field(default_factory=list)
+    stage: str = "train"  # "refit" while components are retrained on train + valid
+
+    def epoch(self, component: str, epoch: int, loss: float, valid_ndcg: float | None = None,
+              seconds: float | None = None) -> None:
+        """Record one epoch of ``component`` and log it."""
+        point = {"component": component, "stage": self.stage, "epoch": int(epoch), "loss": round(float(loss), 6)}
+        if valid_ndcg is not None:
+            point["valid_ndcg@20"] = round(float(valid_ndcg), 6)
+        self.curve.append(point)
+        tail = f" valid ndcg@20 {valid_ndcg:.4f}" if valid_ndcg is not None else f" {seconds or 0:.0f}s"
+        self.log(f"[{component}] epoch {epoch} loss {loss:.4f}{tail}")
 
 
 class Scorer:

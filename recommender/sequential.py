@@ -176,7 +176,7 @@ class SequentialRecommender(Scorer):
                 ndcg = evaluate(lambda u: self.score(u, [valid_hist[i] for i in u.tolist()]),
                                 valid_hist, split.valid_target)["ndcg@20"]
                 curve.append((epoch, round(time.perf_counter() - start, 1), round(ndcg, 5)))
-                ctx.log(f"[{self.name}] epoch {epoch} loss {loss.item():.4f} valid ndcg@20 {ndcg:.4f}")
+                ctx.epoch(self.name, epoch, loss.item(), ndcg)
                 if ndcg > best:
                     best, best_epoch, bad = ndcg, epoch, 0
                     best_state = {k: v.detach().clone() for k, v in enc.state_dict().items()}

@@ -135,6 +135,7 @@ class TrainedModel:
     relations: list[str] = field(default_factory=list)
     item_entity: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
     cold_blend: ColdStartBlend | None = None
+    curve: list[dict] = field(default_factory=list)  # per-epoch loss / validation points (FitContext.epoch)
 
     @property
     def n_items(self) -> int:
@@ -305,6 +306,7 @@ def refit_components(components: dict[str, Scorer], split, cfg: TrainConfig, kno
 
     refit_split = dc_replace(split, train=split.history("test"),
                              valid_target=np.full(len(split.valid_target), -1, dtype=split.valid_target.dtype))
+    ctx.stage = "refit"
     for name, old in list(components.items()):
         best = int((getattr(old, "fit_info", None) or {}).get("best_epoch") or 0)
         if not old.trainable or best <= 0:
@@ -413,5 +415,5 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
         user_ids=list(data.user_ids), item_ids=list(data.item_ids), components=components, weights=weights,
         history=[list(h) for h in history], metrics=metrics, params=asdict(cfg), timings=timings,
         entity_ids=list(data.entity_ids), entity_names=list(data.entity_names), relations=list(data.relations),
-        item_entity=np.asarray(data.item_entity, dtype=np.int64), cold_blend=blend,
+        item_entity=np.asarray(data.item_entity, dtype=np.int64), cold_blend=blend, curve=ctx.curve,
     )

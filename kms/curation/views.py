@@ -284,8 +284,8 @@ def models(request):
         loss, valid = {}, {}
         for n, point in enumerate(p for p in chosen.history if isinstance(p, dict)):
             x = point.get("epoch", n)
-            comp = str(point.get("component", ""))
-            for k, val in charts.flatten_numbers({k: v for k, v in point.items() if k not in ("epoch",)}).items():
+            comp = str(point.get("component", "")) + (" refit" if point.get("stage") == "refit" else "")
+            for k, val in charts.flatten_numbers({k: v for k, v in point.items() if k not in ("epoch", "stage")}).items():
                 name = f"{comp} {k}".strip()
                 (loss if "loss" in k.lower() else valid).setdefault(name, []).append((x, val))
         loss_chart = charts.line_chart(loss, f"Training loss, v{chosen.pk}", "epoch")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import defaultdict
@@ -85,12 +84,11 @@ def train_model(params: dict | None = None, activate: bool = True, version_id: i
         data = training_data(get_graph_store().export_training_graph())
         if data.n_interactions == 0:
             raise ValueError("no interactions in the graph store: import events and ingest products first")
-        curve: list[dict] = []
-        model = train(data, config, log=lambda line: _log_training(line, curve))
+        model = train(data, config, log=log.info)
         path = settings.KMS_MODELS_DIR / f"v{version.pk}"
         model.save(path)
         version.path = str(path)
-        version.history = curve
+        version.history = model.curve  # recorded by the trainer as data, for the registry's plots
         version.params = params
         version.metrics = model.metrics
         version.details = {"config": model.params, "timings": model.timings}
@@ -106,21 +104,6 @@ def train_model(params: dict | None = None, activate: bool = True, version_id: i
     if activate:
         activate_if_not_worse(version)
     return version
-
-
-_EPOCH_LINE = re.compile(r"\[(?P<component>[\w-]+)\] epoch (?P<epoch>\d+) loss (?P<loss>[-\d.e]+)"
-                         r"(?: valid ndcg@20 (?P<ndcg>[-\d.e]+))?")
-
-
-def _log_training(line: str, curve: list[dict]) -> None:
-    """Keep the per-epoch loss / validation curve the trainer logs, for the registry's plots."""
-    log.info(line)
-    m = _EPOCH_LINE.search(line)
-    if m:
-        point = {"component": m["component"], "epoch": int(m["epoch"]), "loss": float(m["loss"])}
-        if m["ndcg"] is not None:
-            point["valid_ndcg@20"] = float(m["ndcg"])
-        curve.append(point)
 
 
 def _valid_ndcg(version: ModelVersion | None) -> float:
