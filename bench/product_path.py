@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,11 @@ NOT_COMPONENTS = ("fusion", "served")  # fused figures in the training metrics, 
 EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
 
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def log(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
@@ -57,16 +63,19 @@ class Shop:
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "NEO4J_URI", "DJANGO_SETTINGS_MODULE")}
         self.env["KMS_DATA_DIR"] = str(root)
-        self.stages: dict[str, float] = {}
+        self.stages: dict[str, float] = {}  # wall seconds
+        self.cpu: dict[str, float] = {}  # CPU seconds of the command itself (the graph server not included)
 
     def manage(self, stage: str | None, *args: str) -> str:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), children_cpu()
         proc = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         if stage:
-            self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - t
-            log(f"{stage}: {' '.join(args)[:80]} in {time.perf_counter() - t:.1f}s")
+            wall, used = time.perf_counter() - t, children_cpu() - cpu
+            self.stages[stage] = self.stages.get(stage, 0.0) + wall
+            self.cpu[stage] = self.cpu.get(stage, 0.0) + used
+            log(f"{stage}: {' '.join(args)[:80]} in {wall:.1f}s (command CPU {used:.1f}s)")
         return proc.stdout
 
     def json(self, stage: str | None, *args: str) -> dict:
@@ -285,6 +294,7 @@ def main() -> None:
         finally:
             shop.close()
         result["stages"] = {k: round(shop.stages.get(k, 0.0), 1) for k in ("import_s", "ingest_s", "train_s", "evaluate_s")}
+        result["stages_cpu"] = {k: round(shop.cpu.get(k, 0.0), 1) for k in result["stages"]}
         result.update(figures(trained, evaluated))
         result["fusion_choice"] = trained["metrics"]["valid"].get("fusion_choice")
         result["train_timings"] = trained.get("timings") or {}
