@@ -225,6 +225,21 @@ def load_catalogue(dataset: Path | str | None = None,
     return data, items
 
 
+def catalogue_products(dataset: Path | str | None = None, jsonl: Path | str | None = None) -> list[dict]:
+    """The products the catalogue would hold (valid ones; the last record of an id wins), with
+    ``category_path`` as a list, in the order they first appear."""
+    out: dict[str, dict] = {}
+    for r in dataset_records(dataset, jsonl):
+        ext = _product_id(r) if r.get("kind", "product") != "event" else None
+        if ext is None:
+            continue
+        cats = r.get("category_path", r.get("categories", []))
+        cats = [c.strip() for c in cats.split(",") if c.strip()] if isinstance(cats, str) else list(cats or [])
+        out[ext] = {"external_id": ext, "title": r["title"].strip(), "description": r.get("description") or "",
+                    "brand": r.get("brand") or "", "category_path": [str(c) for c in cats]}
+    return list(out.values())
+
+
 def split_stats(data: InteractionData) -> dict:
     from recommender.data import leave_last_out
 
