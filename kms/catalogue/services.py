@@ -149,12 +149,14 @@ def read_jsonl(path: Path | str, with_lines: bool = False) -> Iterable:
 
 
 def scientific_products(root: Path) -> list[dict]:
-    """Products of the Amazon dump in ``root`` (any ``<Name>.item.json``), in id order."""
+    """Products of the Amazon dump in ``root`` (any ``<Name>.item.json``) in id order, with
+    ``categories`` as a comma-separated string (the shape earlier callers use)."""
     from recommender.data import amazon_files, id_order
 
     products = [p for p in amazon_products(amazon_files(root)[1])[0] if isinstance(p, dict)]
     order = {iid: n for n, iid in enumerate(id_order(p["external_id"] for p in products))}
-    return sorted(products, key=lambda p: order[p["external_id"]])
+    return [{**{k: v for k, v in p.items() if k != "category_path"}, "categories": ",".join(p["category_path"])}
+            for p in sorted(products, key=lambda p: order[p["external_id"]])]
 
 
 def delete_product(product: Product) -> None:

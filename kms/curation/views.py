@@ -270,12 +270,16 @@ EVALUATION_KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
 
 def _evaluation_rows(version: ModelVersion) -> dict:
     """``manage.py evaluate``'s stored result as table rows: served, components, baselines."""
-    ev = version.evaluation
-    rows = [("served", ev.get("served") or {})]
-    rows += list((ev.get("components") or {}).items())
-    rows += [(f"baseline: {n}", m) for n, m in (ev.get("baselines") or {}).items()]
-    return {"version": version, "users": ev.get("users"), "evaluated_at": ev.get("evaluated_at", ""),
-            "rows": [(name, [m.get(k) for k in EVALUATION_KEYS]) for name, m in rows]}
+    ev = version.evaluation if isinstance(version.evaluation, dict) else {}
+
+    def named(value) -> list:
+        return list(value.items()) if isinstance(value, dict) else []
+
+    rows = [("served", ev.get("served"))] + named(ev.get("components"))
+    rows += [(f"baseline: {n}", m) for n, m in named(ev.get("baselines"))]
+    return {"version": version, "users": ev.get("users"), "evaluated_at": str(ev.get("evaluated_at", "")),
+            "rows": [(name, [m.get(k) if isinstance(m, dict) else None for k in EVALUATION_KEYS])
+                     for name, m in rows]}
 
 
 @role_required(VIEW)
