@@ -1,6 +1,9 @@
-"""Brand / category-leaf extraction benchmark on Amazon-Scientific (one command).
+"""Brand / category-leaf extraction benchmark on any catalogue with brand and category fields (one command).
 
-    .venv/bin/python bench/extraction.py [--n-iter N]
+    .venv/bin/python bench/extraction.py --dataset DIR | --jsonl FILE [--n-iter N]
+
+Writes bench/results/extraction_<dataset>.json (dataset: the directory's name or the JSONL
+file's stem).
 
 80/20 split by a hash of the item id; the NER, category classifier and the rule KB see the
 train part only. On the held-back part brand and categories are hidden and facts are
@@ -20,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nlp import KnowledgeBase, build_pipeline, extract  # noqa: E402
-from nlp.catalogue import load_amazon_items  # noqa: E402
+from bench.datasets import catalogue_products, dataset_name  # noqa: E402
+from nlp import ProductText  # noqa: E402
 from nlp.lexicons import NON_BRANDS  # noqa: E402
 from nlp.normalize import entity_key, fold, split_category_path  # noqa: E402
 from nlp.training import split_of, train_ner, weak_spans  # noqa: E402
@@ -56,16 +60,21 @@ def dictionary_baseline(train_brands: list[str], products) -> list[str | None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", metavar="DIR", help="an Amazon dump (<Name>.item.json + .inter.json)")
+    source.add_argument("--jsonl", metavar="FILE", help="the generic JSONL (README)")
     parser.add_argument("--n-iter", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse-model", action="store_true",
                         help="evaluate the artefact already in bench/work (no training)")
     args = parser.parse_args()
     started = time.time()
-    products = load_amazon_items()
+    name = dataset_name(args.dataset, args.jsonl)
+    products = [ProductText(uid=p["external_id"], title=p["title"], description=p["description"], brand=p["brand"],
+                            categories=p["category_path"]) for p in catalogue_products(args.dataset, args.jsonl)]
     train = [p for p in products if split_of(p.uid, 0.2, salt="bench") == "train"]
     held = [p for p in products if split_of(p.uid, 0.2, salt="bench") == "dev"]
-    model_dir = ROOT / "bench" / "work" / "extraction-model"
+    model_dir = ROOT / "bench" / "work" / f"extraction-model-{name}"
     if args.reuse_model:
         ner_scores = json.loads((model_dir / "meta.json").read_text())["dev_scores"]
     else:
@@ -120,6 +129,7 @@ def main() -> None:
                     for x in train if split_category_path(x.categories)}
     leaf_ceiling = sum(gl in train_leaves for _, gl in with_leaf) / max(1, len(with_leaf))
     results = {
+        "dataset": name,
         "brand_precision": round(p, 4),
         "brand_recall": round(r, 4),
         "brand_f1": round(f, 4),
@@ -150,7 +160,7 @@ def main() -> None:
         "extract_seconds": round(seconds, 2),
         "extract_products_per_second": round(len(held) / seconds, 1),
     }
-    out = ROOT / "bench" / "results" / "extraction.json"
+    out = ROOT / "bench" / "results" / f"extraction_{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     for k, v in results.items():

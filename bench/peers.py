@@ -1,12 +1,19 @@
 """Peer benchmarks: RecBole 1.2.1 (BPR, LightGCN, SASRec, KGAT, KGIN), implicit ALS and
 popularity on the project's leave-last-out split, scored with ``recommender.metrics.evaluate``.
 
-    bash bench/setup_peers.sh && bench/.venv-peers/bin/python bench/peers.py --dataset scientific
+    bash bench/setup_peers.sh
+    bench/.venv-peers/bin/python bench/peers.py --dataset DIR | --jsonl FILE [--kg DIR] [--models pop,als,...]
+
+The split is the product's (``bench/datasets.py: load_interactions``): what ``manage.py train``
+and ``manage.py evaluate`` take after importing the same data. The KG peers get the RecBole
+``.kg`` + ``.link`` of ``--kg DIR`` (or of the dataset directory when it has them, e.g.
+ml-100k-kg's Freebase triples), else brand and category-path entities from the catalogue.
 
 Runs in the peer venv (bench/.venv-peers: RecBole's old numpy/scipy/pandas pins); it imports the
 project's ``recommender`` package directly (that venv has torch/numpy/scipy), so splitting and
 scoring are the project's own code. dgl / torch_scatter are replaced by the pure-torch shims in
-bench/peers/shims/. Writes bench/results/peers_<dataset>.json and prints a table.
+bench/peers/shims/. Writes bench/results/peers_<dataset>.json (dataset: the directory's name or
+the JSONL file's stem) and prints a table.
 """
 from __future__ import annotations
 
@@ -31,14 +38,14 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from recommender.data import DATASETS_DIR, InteractionData, leave_last_out, load_scientific  # noqa: E402
+from recommender.data import InteractionData, leave_last_out  # noqa: E402
 
+from bench.datasets import dataset_name, load_catalogue  # noqa: E402
 from peers.atomic import export_kg, write_general_inter, write_kg_files, write_sequential_inter  # noqa: E402
-from peers.kg import scientific_triples  # noqa: E402
+from peers.kg import catalogue_kg_triples  # noqa: E402
 
 MODEL_NAMES = {"bpr": "BPR", "lightgcn": "LightGCN", "sasrec": "SASRec", "kgat": "KGAT", "kgin": "KGIN"}
 DEFAULT_MODELS = "pop,als,bpr,lightgcn,sasrec,kgat,kgin"
-DEFAULT_MODELS_ML100K = "pop,als,bpr,lightgcn,kgat,kgin"
 # Wall-clock budget per RecBole fit (training + per-epoch validation scoring), seconds; on top of
 # the epoch cap and early-stopping patience. Keeps the whole Scientific run < 30 min on a shared
 # 2-core CPU. Scaled by --budget-scale; a model that hits it is marked stopped_by="time_budget".
@@ -83,51 +90,42 @@ def model_config(key: str, epochs: int, patience: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- datasets
-def prepare_scientific(work: Path):
-    data, items = load_scientific()
-    split = leave_last_out(data)
-    triples, source = scientific_triples(data, items)
-    return data, split, {"triples": triples, "entity_triples": [], "source": source}
+def recbole_kg_files(root: Path) -> tuple[Path, Path] | None:
+    kg, link = sorted(root.glob("*.kg")), sorted(root.glob("*.link"))
+    return (kg[0], link[0]) if kg and link else None
 
 
-def load_ml100k(root: Path | None = None) -> tuple[InteractionData, dict]:
-    """MovieLens-100k (RecBole atomic files): every rating is an interaction, each user's
-    sequence ordered by timestamp (file order breaks ties); plus the Freebase KG via .link."""
-    root = root or DATASETS_DIR / "ml-100k-kg"
-    rows = []
-    with open(root / "ml-100k.inter") as fh:
-        next(fh)
-        for n, line in enumerate(fh):
-            u, i, _, ts = line.rstrip("\n").split("\t")
-            rows.append((u, i, float(ts), n))
-    users = sorted({r[0] for r in rows}, key=int)
-    item_ids = sorted({r[1] for r in rows}, key=int)
-    uidx = {u: k for k, u in enumerate(users)}
-    iidx = {i: k for k, i in enumerate(item_ids)}
-    seqs: list[list[tuple[float, int, int]]] = [[] for _ in users]
-    for u, i, ts, n in rows:
-        seqs[uidx[u]].append((ts, n, iidx[i]))
-    sequences = [[i for _, _, i in sorted(s)] for s in seqs]
+def load_recbole_kg(root: Path, data: InteractionData) -> tuple[dict[int, str], list[tuple[str, str, str]]]:
+    """RecBole ``.link`` (item id -> entity) and ``.kg`` (head, relation, tail) rows; the link's
+    item ids are the catalogue's product ids."""
+    kg_path, link_path = recbole_kg_files(root)
+    index = {uid: n for n, uid in enumerate(data.item_ids)}
     link = {}
-    with open(root / "ml-100k.link") as fh:
+    with open(link_path) as fh:
         next(fh)
         for line in fh:
             i, e = line.rstrip("\n").split("\t")
-            if i in iidx:
-                link[iidx[i]] = e
+            if f"product:{i}" in index:
+                link[index[f"product:{i}"]] = e
     kg_rows = []
-    with open(root / "ml-100k.kg") as fh:
+    with open(kg_path) as fh:
         next(fh)
         for line in fh:
             h, r, t = line.rstrip("\n").split("\t")
             kg_rows.append((h, r, t))
-    return InteractionData(user_ids=users, item_ids=item_ids, sequences=sequences), {"link": link, "kg_rows": kg_rows}
+    return link, kg_rows
 
 
-def prepare_ml100k(work: Path):
-    data, kg = load_ml100k()
+def prepare(dataset: str | None, jsonl: str | None, kg_dir: str | None):
+    """The product's split of the dataset, and the knowledge the KG peers get."""
+    data, items = load_catalogue(dataset=dataset, jsonl=jsonl)
     split = leave_last_out(data)
-    return data, split, {"link": kg["link"], "kg_rows": kg["kg_rows"], "source": "ml-100k-kg .kg/.link (Freebase)"}
+    kg_root = Path(kg_dir) if kg_dir else (Path(dataset) if dataset and recbole_kg_files(Path(dataset)) else None)
+    if kg_root is not None:
+        link, kg_rows = load_recbole_kg(kg_root, data)
+        return data, split, {"link": link, "kg_rows": kg_rows, "source": f"{kg_root.name} .kg/.link"}
+    triples, source = catalogue_kg_triples(data, items)
+    return data, split, {"triples": triples, "entity_triples": [], "source": source}
 
 
 # ----------------------------------------------------------------------------- main
@@ -159,10 +157,11 @@ def markdown(doc: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", choices=["scientific", "ml100k"], default="scientific")
-    ap.add_argument("--models", default=None,
-                    help=f"comma list from {DEFAULT_MODELS} (default: all for scientific, "
-                         f"{DEFAULT_MODELS_ML100K} for ml100k)")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", metavar="DIR", help="an Amazon dump (<Name>.item.json + .inter.json) or RecBole atomic files")
+    src.add_argument("--jsonl", metavar="FILE", help="the generic JSONL (bench/datasets.py export)")
+    ap.add_argument("--kg", metavar="DIR", default=None, help="RecBole .kg + .link for the KG peers")
+    ap.add_argument("--models", default=DEFAULT_MODELS, help=f"comma list from {DEFAULT_MODELS} (default: all)")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--min-epochs", type=int, default=20,
@@ -181,22 +180,24 @@ def main(argv=None) -> int:
                     help="only redo the train+valid refit of RecBole models already in the results JSON")
     ap.add_argument("--markdown", action="store_true", help="print the results JSON as a markdown table and exit")
     args = ap.parse_args(argv)
+    name = dataset_name(args.dataset, args.jsonl)
     if args.markdown:
-        path = Path(args.out) if args.out else BENCH / "results" / f"peers_{args.dataset}.json"
+        path = Path(args.out) if args.out else BENCH / "results" / f"peers_{name}.json"
         print(markdown(json.loads(path.read_text())))
         return 0
 
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    work = Path(args.work) if args.work else BENCH / "work" / f"peers_{args.dataset}"
+    work = Path(args.work) if args.work else BENCH / "work" / f"peers_{name}"
     work.mkdir(parents=True, exist_ok=True)
-    out_path = Path(args.out) if args.out else BENCH / "results" / f"peers_{args.dataset}.json"
+    out_path = Path(args.out) if args.out else BENCH / "results" / f"peers_{name}.json"
     out_path = out_path.resolve()
+    dataset = str(Path(args.dataset).resolve()) if args.dataset else None
+    jsonl = str(Path(args.jsonl).resolve()) if args.jsonl else None
+    kg_dir = str(Path(args.kg).resolve()) if args.kg else None
     os.chdir(work)  # RecBole writes log_tensorboard/ etc. into the cwd
 
-    prep = {"scientific": prepare_scientific, "ml100k": prepare_ml100k}[args.dataset]
-    data, split, kg = prep(work)
-    name = args.dataset
+    data, split, kg = prepare(dataset, jsonl, kg_dir)
     n_valid, n_test = int((split.valid_target >= 0).sum()), int((split.test_target >= 0).sum())
     log(f"{name}: {split.n_users} users, {split.n_items} items, {data.n_interactions} interactions; "
         f"valid users {n_valid}, test users {n_test}")
@@ -220,8 +221,7 @@ def main(argv=None) -> int:
         export_kg(refit_gen_dir / name, name, kg["triples"], kg["entity_triples"])
     log(f"atomic files: {counts}; sequential {seq_counts}; KG {kg_stats} from {kg['source']}")
 
-    model_list = args.models or (DEFAULT_MODELS_ML100K if name == "ml100k" else DEFAULT_MODELS)
-    models = [m.strip().lower() for m in model_list.split(",") if m.strip()]
+    models = [m.strip().lower() for m in args.models.split(",") if m.strip()]
     results: dict[str, dict] = {}
     if out_path.exists():  # keep earlier models' results when re-running a subset
         try:
@@ -234,6 +234,7 @@ def main(argv=None) -> int:
     def save():
         doc = {
             "dataset": name,
+            "source": {"dataset": args.dataset, "jsonl": args.jsonl, "kg": args.kg},
             "date": date.today().isoformat(),
             "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared), torch threads {args.threads}",
             "protocol": "project leave-last-out split; full ranking, history masked; recommender.metrics.evaluate; "

@@ -34,7 +34,7 @@ def builtin_catalogue_triples(item_ids: list[str], items: dict[str, dict], max_i
     return out
 
 
-def scientific_triples(data, items: dict[str, dict]) -> tuple[list[tuple[int, str, str]], str]:
+def catalogue_kg_triples(data, items: dict[str, dict]) -> tuple[list[tuple[int, str, str]], str]:
     """The project's own KG if ``recommender.knowledge`` can build it, else the builtin copy."""
     try:
         from recommender.knowledge import catalogue_triples, with_entities

@@ -1,44 +1,67 @@
-"""Bulk imports: Amazon-Scientific and the generic JSONL format. Re-importing changes nothing."""
+"""Bulk imports: Amazon review dumps and the generic JSONL format. Re-importing changes nothing.
+
+Every reported error names the file and the line the record is written on.
+"""
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone as dt_timezone
 from pathlib import Path
 
 from kms.events.services import record_events
 
-from .services import read_jsonl, scientific_products, upsert_products
+from recommender.data import AMAZON_EPOCH, amazon_events, amazon_files, amazon_products
 
-SCIENTIFIC_EPOCH = datetime(2018, 1, 1, tzinfo=dt_timezone.utc)
+from .services import read_jsonl, upsert_products
+
+SCIENTIFIC_EPOCH = AMAZON_EPOCH  # the name earlier callers use
+
+
+def _with_lines(errors: list[dict], lines: list[int], file: str) -> list[dict]:
+    """Errors that give an index among the records passed on, with the file and line instead."""
+    out = []
+    for err in errors:
+        err = dict(err)
+        err["file"], err["line"] = file, lines[err.pop("index")]
+        out.append(err)
+    return out
+
+
+def import_amazon(root: Path, limit_users: int | None = None, push_to_graph: bool = True) -> dict:
+    """Items and interactions of the ``<Name>.item.json`` + ``<Name>.inter.json`` pair in ``root``
+    (any name); categories are a comma-separated path ("A,B" or "A, B")."""
+    _, item_path, inter_path = amazon_files(root)
+    records, product_lines = amazon_products(item_path)
+    products = upsert_products(records)
+    events, event_lines = amazon_events(inter_path, limit_users)
+    result = record_events(events, push_to_graph=push_to_graph)
+    p, e = products.as_dict(), result.as_dict()
+    p["errors"] = _with_lines(p["errors"], product_lines, item_path.name)
+    e["errors"] = _with_lines(e["errors"], event_lines, inter_path.name)
+    return {"products": p, "events": e}
 
 
 def import_scientific(root: Path, limit_users: int | None = None, push_to_graph: bool = True) -> dict:
-    """Items and interactions; sequence order becomes timestamps (one second apart per user)."""
-    products = upsert_products(scientific_products(root))
-    inter = json.loads((root / "Scientific.inter.json").read_text())
-    users = sorted(inter, key=int)[:limit_users] if limit_users else sorted(inter, key=int)
-    events = [
-        {"event_id": f"sci-{u}-{pos}", "user": u, "product": str(item), "type": "purchase",
-         "timestamp": (SCIENTIFIC_EPOCH + timedelta(seconds=pos)).isoformat()}
-        for u in users for pos, item in enumerate(inter[u])
-    ]
-    result = record_events(events, push_to_graph=push_to_graph)
-    return {"products": products.as_dict(), "events": result.as_dict()}
+    return import_amazon(root, limit_users=limit_users, push_to_graph=push_to_graph)
 
 
 def import_jsonl(path: Path, push_to_graph: bool = True) -> dict:
     """One JSON object per line: ``{"kind": "product", ...}`` or ``{"kind": "event", ...}``.
 
-    A line without "kind" is a product. Invalid lines are reported with their line number.
+    A line without "kind" is a product. Lines that are not JSON are in ``line_errors``; products
+    and events that fail validation are reported with their line too.
     """
     products, events, errors = [], [], []
-    for n, record in enumerate(read_jsonl(path), 1):
-        if "__error__" in record:
+    product_lines, event_lines = [], []
+    for n, record in read_jsonl(path, with_lines=True):
+        if isinstance(record, dict) and "__error__" in record:
             errors.append({"line": n, "error": record["__error__"]})
-        elif record.get("kind", "product") == "event":
+        elif isinstance(record, dict) and record.get("kind", "product") == "event":
             events.append({k: v for k, v in record.items() if k != "kind"})
+            event_lines.append(n)
         else:
-            products.append({k: v for k, v in record.items() if k != "kind"})
-    p = upsert_products(products)
-    e = record_events(events, push_to_graph=push_to_graph)
-    return {"products": p.as_dict(), "events": e.as_dict(), "line_errors": errors}
+            products.append({k: v for k, v in record.items() if k != "kind"} if isinstance(record, dict) else record)
+            product_lines.append(n)
+    p = upsert_products(products).as_dict()
+    e = record_events(events, push_to_graph=push_to_graph).as_dict()
+    p["errors"] = _with_lines(p["errors"], product_lines, Path(path).name)
+    e["errors"] = _with_lines(e["errors"], event_lines, Path(path).name)
+    return {"products": p, "events": e, "line_errors": errors}

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from django.db import transaction
 
+from recommender.data import DatasetFileError as ImportFileError  # noqa: F401  (re-exported)
+from recommender.data import amazon_products
+
 from .models import Product, content_hash
 
 MAX_TITLE = 2_000
@@ -130,26 +133,30 @@ def upsert_products(records: Iterable) -> UpsertResult:
     return result
 
 
-def read_jsonl(path: Path | str) -> Iterable:
-    """Lines of a JSONL file; a line that is not JSON yields a marker the caller reports."""
+def read_jsonl(path: Path | str, with_lines: bool = False) -> Iterable:
+    """Records of a JSONL file (``(line, record)`` pairs with ``with_lines``; blank lines skipped);
+    a line that is not JSON yields a marker the caller reports."""
     with open(path, encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh, 1):
             line = line.strip()
             if not line:
                 continue
             try:
-                yield json.loads(line)
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield {"__error__": f"line {n}: invalid JSON ({exc.msg})"}
+                record = {"__error__": f"line {n}: invalid JSON ({exc.msg})"}
+            yield (n, record) if with_lines else record
 
 
 def scientific_products(root: Path) -> list[dict]:
-    items = json.loads((root / "Scientific.item.json").read_text())
-    return [
-        {"external_id": iid, "title": rec.get("title") or "", "description": rec.get("description") or "",
-         "brand": rec.get("brand") or "", "categories": rec.get("categories") or ""}
-        for iid, rec in sorted(items.items(), key=lambda kv: int(kv[0]))
-    ]
+    """Products of the Amazon dump in ``root`` (any ``<Name>.item.json``) in id order, with
+    ``categories`` as a comma-separated string (the shape earlier callers use)."""
+    from recommender.data import amazon_files, id_order
+
+    products = [p for p in amazon_products(amazon_files(root)[1])[0] if isinstance(p, dict)]
+    order = {iid: n for n, iid in enumerate(id_order(p["external_id"] for p in products))}
+    return [{**{k: v for k, v in p.items() if k != "category_path"}, "categories": ",".join(p["category_path"])}
+            for p in sorted(products, key=lambda p: order[p["external_id"]])]
 
 
 def delete_product(product: Product) -> None:

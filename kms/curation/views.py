@@ -265,6 +265,23 @@ def _quality_key(key: str) -> bool:
     return "recall" in k or "ndcg" in k
 
 
+EVALUATION_KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
+
+
+def _evaluation_rows(version: ModelVersion) -> dict:
+    """``manage.py evaluate``'s stored result as table rows: served, components, baselines."""
+    ev = version.evaluation if isinstance(version.evaluation, dict) else {}
+
+    def named(value) -> list:
+        return list(value.items()) if isinstance(value, dict) else []
+
+    rows = [("served", ev.get("served"))] + named(ev.get("components"))
+    rows += [(f"baseline: {n}", m) for n, m in named(ev.get("baselines"))]
+    return {"version": version, "users": ev.get("users"), "evaluated_at": str(ev.get("evaluated_at", "")),
+            "rows": [(name, [m.get(k) if isinstance(m, dict) else None for k in EVALUATION_KEYS])
+                     for name, m in rows]}
+
+
 @role_required(VIEW)
 @require_GET
 def models(request):
@@ -292,10 +309,11 @@ def models(request):
         valid_chart = charts.line_chart(valid, f"Validation, v{chosen.pk}", "epoch")
     table_keys = sorted({k for m in flat.values() for k in m if _quality_key(k)})
     return render(request, "curation/models.html", {
+        "evaluations": [_evaluation_rows(v) for v in reversed(versions) if v.evaluation],
         "versions": list(reversed(versions)), "quality": quality, "groups": groups, "group": group,
         "loss_chart": loss_chart, "valid_chart": valid_chart, "chosen": chosen, "with_history": with_history,
         "table_keys": [k for k in table_keys if k.startswith(group)][:8],
-        "table": {v.pk: flat[v.pk] for v in versions}})
+        "table": {v.pk: flat[v.pk] for v in versions}, "evaluation_keys": EVALUATION_KEYS})
 
 
 @role_required(VIEW)

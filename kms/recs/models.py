@@ -15,6 +15,8 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     details = models.JSONField(default=dict, blank=True)  # resolved config, per-component timings
     history = models.JSONField(default=list, blank=True)  # per-epoch loss / validation curve
+    # The last ``manage.py evaluate`` on the shop's events (kms/recs/evaluation.py)
+    evaluation = models.JSONField(default=dict, blank=True)
     path = models.CharField(max_length=512, blank=True, default="")
     n_users = models.IntegerField(default=0)
     n_items = models.IntegerField(default=0)
