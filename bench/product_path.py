@@ -34,15 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
 NOT_COMPONENTS = ("fusion", "served")  # fused figures in the training metrics, not single components
-EPOCH = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
 
 def children_cpu() -> float:
@@ -86,11 +85,15 @@ class Shop:
         self.manage(None, "migrate", "-v0")
 
     def import_source(self, source: dict) -> None:
-        if source.get("dataset"):
-            flag = "--amazon" if "--amazon" in self.manage(None, "import_catalogue", "--help") else "--scientific"
-            self.manage("import_s", "import_catalogue", flag, source["dataset"])
+        if source.get("dataset") and any(Path(source["dataset"]).glob("*.item.json")):
+            self.manage("import_s", "import_catalogue", "--amazon", source["dataset"])
+        elif source.get("dataset"):  # another dataset format (RecBole atomic files): as generic JSONL
+            products, events = source_records(source)
+            self.manage("import_s", "import_catalogue", str(write_jsonl(self.root / "source.jsonl", products, events)))
         else:
             self.manage("import_s", "import_catalogue", source["jsonl"])
+        if source.get("kg"):
+            self.manage("import_s", "import_kg", source["kg"])
 
     def ingest(self) -> None:
         self.manage("ingest_s", "ingest")
@@ -107,26 +110,12 @@ class Shop:
 
 # -- the source as generic JSONL records (for the variants that change what is imported) -------
 def source_records(source: dict) -> tuple[list[dict], list[dict]]:
-    """Products and events in the generic JSONL shape, events ordered as the product orders them."""
-    if source.get("jsonl"):
-        products, events = [], []
-        for line in Path(source["jsonl"]).read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                (events if rec.get("kind") == "event" else products).append(rec)
-        return products, events
-    root = Path(source["dataset"])
-    item_file = next(root.glob("*.item.json"))
-    inter_file = item_file.with_name(item_file.name.replace(".item.json", ".inter.json"))
-    items = json.loads(item_file.read_text())
-    products = [{"external_id": str(k), "title": v.get("title") or "", "description": v.get("description") or "",
-                 "brand": v.get("brand") or "",
-                 "category_path": [p.strip() for p in (v.get("categories") or "").split(",") if p.strip()]}
-                for k, v in items.items()]
-    inter = json.loads(inter_file.read_text())
-    events = [{"kind": "event", "user": str(u), "product": str(i), "type": "purchase",
-               "event_id": f"{u}-{pos}", "timestamp": (EPOCH + timedelta(seconds=pos)).isoformat()}
-              for u, seq in inter.items() for pos, i in enumerate(seq)]
+    """Products and events of the source, as ``bench/datasets.py`` reads them (the import's records)."""
+    from datasets import dataset_records
+
+    products, events = [], []
+    for rec in dataset_records(dataset=source.get("dataset"), jsonl=source.get("jsonl")):
+        (events if rec.get("kind") == "event" else products).append(rec)
     return products, events
 
 
@@ -138,11 +127,9 @@ def by_user(events: list[dict]) -> dict[str, list[dict]]:
 
 
 def write_jsonl(path: Path, products: list[dict], events: list[dict]) -> Path:
-    with path.open("w") as f:
-        for rec in products:
-            f.write(json.dumps({k: v for k, v in rec.items() if k != "kind"}) + "\n")
-        for rec in events:
-            f.write(json.dumps({**rec, "kind": "event"}) + "\n")
+    from datasets import export_jsonl
+
+    export_jsonl([*products, *({**e, "kind": "event"} for e in events)], path)
     return path
 
 
@@ -201,7 +188,7 @@ def cold_start(args, source: dict, tmp: Path) -> dict:
     shop = Shop(tmp / "cold")
     try:
         shop.setup()
-        shop.import_source({"jsonl": str(write_jsonl(tmp / "cold.jsonl", products, kept))})
+        shop.import_source({"kg": source.get("kg"), "jsonl": str(write_jsonl(tmp / "cold.jsonl", products, kept))})
         shop.ingest()
         trained = shop.train(args.preset)
     finally:
@@ -232,7 +219,7 @@ def kg_ablation(args, source: dict, tmp: Path) -> dict:
     shop = Shop(tmp / "ablation")
     try:
         shop.setup()
-        shop.import_source({"jsonl": str(write_jsonl(tmp / "all.jsonl", products, events))})
+        shop.import_source({"kg": source.get("kg"), "jsonl": str(write_jsonl(tmp / "all.jsonl", products, events))})
         shop.ingest()
         for name, extra in (("none", {"kg_relations": []}),
                             ("structured_only", {"kg_relations": ["HAS_BRAND", "IN_CATEGORY"]}),
@@ -246,7 +233,7 @@ def kg_ablation(args, source: dict, tmp: Path) -> dict:
     shop = Shop(tmp / "ablation_text")
     try:
         shop.setup()
-        shop.import_source({"jsonl": str(write_jsonl(tmp / "text.jsonl", hidden, events))})
+        shop.import_source({"kg": source.get("kg"), "jsonl": str(write_jsonl(tmp / "text.jsonl", hidden, events))})
         shop.ingest()
         variants["text_only"] = figures(shop.train(args.ablation_preset), None)["served"]
         log(f"kg ablation text_only: served ndcg@20 {variants['text_only']['ndcg@20']:.4f}")
@@ -263,6 +250,7 @@ def main() -> None:
     src.add_argument("--jsonl", help="a generic JSONL file (products and events)")
     ap.add_argument("--preset", default=None, help="recommender preset (default: the product's default)")
     ap.add_argument("--peers-json", default=None, help="bench/peers.py output on the same split")
+    ap.add_argument("--kg", default=None, help="external knowledge to import with the catalogue (manage.py import_kg DIR)")
     ap.add_argument("--kg-ablation", action="store_true")
     ap.add_argument("--ablation-preset", default="fast")
     ap.add_argument("--cold-start", action="store_true")
@@ -274,6 +262,8 @@ def main() -> None:
 
     args.preset = args.preset or DEFAULT_PRESET
     source = {"dataset": str(Path(args.dataset).resolve())} if args.dataset else {"jsonl": str(Path(args.jsonl).resolve())}
+    if args.kg:
+        source["kg"] = str(Path(args.kg).resolve())
     name = Path(args.dataset).resolve().name if args.dataset else Path(args.jsonl).stem
     out = Path(args.out or ROOT / "bench" / "results" / f"product_path_{name}_{args.preset}.json")
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kms-product-path-"))
