@@ -14,19 +14,19 @@ from recommender.training import TrainConfig
 DEFAULT_PRESET = "best"
 
 PRESETS: dict[str, TrainConfig] = {
-    # Every component whose fused validation gain paid for its training time on the datasets we
-    # have (Amazon-Scientific, ml-100k): neighbourhood CF, the graph and sequential models with
-    # and without the knowledge graph; refit on train + validation for the chosen epochs.
+    # Every component we have that can add to the fusion: neighbourhood CF, EASE, entity-CF, the graph
+    # and sequential models with and without the knowledge graph; refit on train + validation for
+    # the epochs chosen on validation. The held-out fusion choice drops what does not help.
     "best": TrainConfig(
-        components=("popularity", "itemcf", "itemcf_recent", "usercf", "entitycf", "lightgcn", "kgcn", "sasrec",
+        components=("popularity", "itemcf", "itemcf_recent", "usercf", "ease", "entitycf", "lightgcn", "kgcn", "sasrec",
                     "kgsasrec"),
-        fusion=("itemcf_recent", "usercf", "entitycf", "lightgcn", "kgcn", "sasrec", "kgsasrec"),
+        fusion=("itemcf_recent", "usercf", "ease", "entitycf", "lightgcn", "kgcn", "sasrec", "kgsasrec"),
         refit=True,
     ),
-    # Minutes on a 2-core CPU: the neighbourhood models, entity-CF (cold start) and SASRec.
+    # Minutes on a 2-core CPU: the neighbourhood models, EASE, entity-CF (cold start) and SASRec.
     "fast": TrainConfig(
-        components=("popularity", "itemcf_recent", "usercf", "entitycf", "sasrec"),
-        fusion=("itemcf_recent", "usercf", "entitycf", "sasrec"),
+        components=("popularity", "itemcf_recent", "usercf", "ease", "entitycf", "sasrec"),
+        fusion=("itemcf_recent", "usercf", "ease", "entitycf", "sasrec"),
         seq_epochs=100,
     ),
 }

@@ -26,7 +26,7 @@ from recommender.data import InteractionData, leave_last_out
 from recommender.fusion import FusionWeights, choose_weights, fused_scores
 from recommender.lightgcn import GraphRecommender
 from recommender.metrics import evaluate
-from recommender.neighbourhood import EntityCF, ItemCF, UserCF, recency_matrix
+from recommender.neighbourhood import EASE, EntityCF, ItemCF, UserCF, recency_matrix
 from recommender.popularity import Popularity
 from recommender.scoring import (FitContext, Histories, Knowledge, Scorer, items_without_interactions, normalise_rows,
                                  pick_device, seed_everything)
@@ -87,6 +87,8 @@ def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, kno
         return c
     if name == "usercf":
         return UserCF(n_items, cfg.usercf_neighbours)
+    if name == "ease":
+        return EASE(n_items)
     if name == "entitycf":
         from recommender.knowledge import item_entity_matrix
 
@@ -111,7 +113,7 @@ def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, kno
 
 
 def component_from_state(kind: str, state: dict) -> Scorer:
-    classes: dict[str, type[Scorer]] = {"Popularity": Popularity, "ItemCF": ItemCF, "UserCF": UserCF, "EntityCF": EntityCF,
+    classes: dict[str, type[Scorer]] = {"Popularity": Popularity, "ItemCF": ItemCF, "UserCF": UserCF, "EntityCF": EntityCF, "EASE": EASE,
                                         "GraphRecommender": GraphRecommender}
     if kind == "SequentialRecommender":
         from recommender.sequential import SequentialRecommender
