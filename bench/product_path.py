@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
+OVERRIDES: dict = {}  # --params: TrainConfig fields over the preset (quick checks; the figures use none)
 NOT_COMPONENTS = ("fusion", "served")  # fused figures in the training metrics, not single components
 
 
@@ -99,7 +100,8 @@ class Shop:
         self.manage("ingest_s", "ingest")
 
     def train(self, preset: str, extra: dict | None = None) -> dict:
-        return self.json("train_s", "train", "--preset", preset, "--params", json.dumps(extra or {}), "--json")
+        return self.json("train_s", "train", "--preset", preset, "--params", json.dumps({**OVERRIDES, **(extra or {})}),
+                         "--json")
 
     def evaluate(self, version: int) -> dict:
         return self.json("evaluate_s", "evaluate", "--version", str(version), "--json")
@@ -154,17 +156,28 @@ def figures(trained: dict, evaluated: dict | None) -> dict:
             "served_over_best_component": round(served["ndcg@20"] / max(components[best]["ndcg@20"], 1e-12), 4)}
 
 
-def peers_figures(path: Path | None, trained: dict) -> dict:
-    if path is None or not path.exists():
-        return {"peers": {}, "best_peer": None, "peers_source": None}
-    data = json.loads(path.read_text())
-    split = data.get("split", {})
+def peers_figures(paths: list[Path], trained: dict) -> dict:
+    """The peers of every file, each model's best figure across files (a longer rerun of one peer
+    is a file of its own); files whose split differs from the product's are listed, not used."""
     mine = {"users": trained["n_users"], "items": trained["n_items"], "interactions": trained["n_interactions"]}
-    same = all(split.get(k) == v for k, v in mine.items())
-    peers = {n: rounded(m) for n, m in data.get("models", {}).items() if "ndcg@20" in m}
+    peers: dict[str, dict] = {}
+    sources, mismatched = [], []
+    for path in paths:
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        split = data.get("split", {})
+        name = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+        if not all(split.get(k) == v for k, v in mine.items()):
+            mismatched.append({"file": name, "split": {k: split.get(k) for k in mine}})
+            continue
+        sources.append(name)
+        for model, m in data.get("models", {}).items():
+            if "ndcg@20" in m and (model not in peers or m["ndcg@20"] > peers[model]["ndcg@20"]):
+                peers[model] = rounded(m)
     best = max(peers, key=lambda n: peers[n]["ndcg@20"]) if peers else None
-    return {"peers": peers, "best_peer": best, "peers_source": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
-            "peers_split": split, "product_split": mine, "same_split": same}
+    return {"peers": peers, "best_peer": best, "peers_sources": sources, "peers_mismatched": mismatched,
+            "product_split": mine}
 
 
 def cold_start(args, source: dict, tmp: Path) -> dict:
@@ -249,25 +262,28 @@ def main() -> None:
     src.add_argument("--dataset", help="a directory with <Name>.item.json + <Name>.inter.json")
     src.add_argument("--jsonl", help="a generic JSONL file (products and events)")
     ap.add_argument("--preset", default=None, help="recommender preset (default: the product's default)")
-    ap.add_argument("--peers-json", default=None, help="bench/peers.py output on the same split")
+    ap.add_argument("--peers-json", action="append", default=None,
+                    help="bench/peers.py output on the same split (repeatable; default bench/results/peers_<dataset>*.json)")
     ap.add_argument("--kg", default=None, help="external knowledge to import with the catalogue (manage.py import_kg DIR)")
     ap.add_argument("--kg-ablation", action="store_true")
     ap.add_argument("--ablation-preset", default="fast")
     ap.add_argument("--cold-start", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--params", default="{}", help="TrainConfig overrides for every training (quick checks only)")
     ap.add_argument("--keep", default=None, help="keep the data directories under this path")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     from recommender.presets import DEFAULT_PRESET
 
     args.preset = args.preset or DEFAULT_PRESET
+    OVERRIDES.update(json.loads(args.params))
     source = {"dataset": str(Path(args.dataset).resolve())} if args.dataset else {"jsonl": str(Path(args.jsonl).resolve())}
     if args.kg:
         source["kg"] = str(Path(args.kg).resolve())
     name = Path(args.dataset).resolve().name if args.dataset else Path(args.jsonl).stem
     out = Path(args.out or ROOT / "bench" / "results" / f"product_path_{name}_{args.preset}.json")
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kms-product-path-"))
-    result: dict = {"dataset": name, "preset": args.preset, "date": time.strftime("%Y-%m-%d"),
+    result: dict = {"dataset": name, "preset": args.preset, "overrides": OVERRIDES, "date": time.strftime("%Y-%m-%d"),
                     "command": " ".join(["bench/product_path.py", *sys.argv[1:]])}
     try:
         shop = Shop(tmp / "shop")
@@ -288,19 +304,22 @@ def main() -> None:
         result.update(figures(trained, evaluated))
         result["fusion_choice"] = trained["metrics"]["valid"].get("fusion_choice")
         result["train_timings"] = trained.get("timings") or {}
-        peers_path = Path(args.peers_json) if args.peers_json else ROOT / "bench" / "results" / f"peers_{name}.json"
-        result.update(peers_figures(peers_path, trained))
-        if result.get("best_peer") and result.get("same_split"):
+        peer_files = ([Path(p) for p in args.peers_json] if args.peers_json
+                      else sorted((ROOT / "bench" / "results").glob(f"peers_{name}*.json")))
+        result.update(peers_figures(peer_files, trained))
+        if result.get("best_peer"):
             result["ratio_to_best_peer"] = round(result["served"]["ndcg@20"] / result["peers"][result["best_peer"]]["ndcg@20"], 4)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))  # the main figures, before the longer variants
         if args.kg_ablation:
             result["kg_ablation"] = kg_ablation(args, source, tmp)
+            out.write_text(json.dumps(result, indent=1))
         if args.cold_start:
             result["cold_start"] = cold_start(args, source, tmp)
+            out.write_text(json.dumps(result, indent=1))
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
     print(f"\n{name}, preset {args.preset}: stages {result['stages']}")
     print(f"{'model':24s} {'R@10':>7s} {'R@20':>7s} {'N@10':>7s} {'N@20':>7s}")
     rows = {"served": result["served"], **result["components"],
@@ -310,8 +329,8 @@ def main() -> None:
     print(f"best component {result['best_component']}: served/best = {result['served_over_best_component']}")
     if "ratio_to_best_peer" in result:
         print(f"best peer {result['best_peer']}: served/best peer = {result['ratio_to_best_peer']}")
-    elif result.get("best_peer"):
-        print(f"peers' split {result.get('peers_split')} != product's {result.get('product_split')}: no ratio")
+    for bad in result.get("peers_mismatched", []):
+        print(f"not used (split {bad['split']} != product's {result['product_split']}): {bad['file']}")
     for key in ("kg_ablation", "cold_start"):
         if key in result:
             print(f"{key}: {json.dumps(result[key])}")
