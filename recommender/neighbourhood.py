@@ -162,9 +162,11 @@ class UserCF(Scorer):
 class EntityCF(ItemCF):
     """Item-CF whose similarity comes from shared knowledge-graph entities, not co-purchases.
 
-    sim(j, i) = cosine of the items' binary entity vectors (brand, category levels, ...), so an
-    item with no interactions has the same neighbours as any other: cold items are scored from
-    the user's (recency-weighted) history with no training at all.
+    sim(j, i) = cosine of the items' entity vectors (brand, category levels, ...), so an item
+    with no interactions has the same neighbours as any other: cold items are scored from the
+    user's (recency-weighted) history with no training at all. The vectors are binary or
+    IDF-weighted (an entity on few items says more than one on many: a brand vs "steel"),
+    whichever scores better on validation (``fit``); ``entity_weights`` holds the choice.
     """
 
     name = "entitycf"
@@ -173,22 +175,75 @@ class EntityCF(ItemCF):
                  recency_decay: float = 0.5):
         super().__init__(n_items, neighbours, recency_decay)
         self.item_entity = item_entity
+        self.entity_weights: np.ndarray | None = None  # per entity; None = binary vectors
+        self.fit_info: dict = {}
 
-    def prepare(self, histories: Histories) -> None:
-        if self.item_entity is None or self.weights.nnz:
-            return  # interaction-independent: computed once
-        sim = top_n_per_column(cosine_item_similarity(sp.csr_matrix(self.item_entity.T)), self.neighbours)
+    def weighted(self, item_entity: sp.csr_matrix) -> sp.csr_matrix:
+        """Items' entity vectors as this component compares them."""
+        m = sp.csr_matrix(item_entity, dtype=np.float32)
+        return m if self.entity_weights is None else (m @ sp.diags(self.entity_weights)).tocsr()
+
+    @staticmethod
+    def idf(item_entity: sp.csr_matrix) -> np.ndarray:
+        df = np.asarray((item_entity > 0).sum(axis=0)).ravel().astype(np.float64)
+        n = max(item_entity.shape[0], 1)
+        return np.where(df > 0, np.log((1.0 + n) / (1.0 + df)) + 1.0, 0.0).astype(np.float32)
+
+    def _build(self) -> None:
+        sim = top_n_per_column(cosine_item_similarity_weighted(self.weighted(self.item_entity)), self.neighbours)
         denom = np.asarray(sim.sum(axis=0)).ravel()
         inv = np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0)
         self.similarity = sim.tocsr()
         self.weights = (sim @ sp.diags(inv.astype(np.float32))).tocsr()
+
+    def fit(self, split, ctx) -> dict:
+        from recommender.metrics import evaluate
+
+        if self.item_entity is None or self.item_entity.nnz == 0 or not (split.valid_target >= 0).any():
+            return self.fit_info
+        hist, results = split.train, {}
+        for name, weights in (("binary", None), ("idf", self.idf(self.item_entity))):
+            self.entity_weights = weights
+            self._build()
+            results[name] = evaluate(lambda u: self.score(u, [hist[i] for i in u.tolist()]), hist,
+                                     split.valid_target)["ndcg@20"]
+        choice = max(results, key=results.get)
+        self.entity_weights = None if choice == "binary" else self.idf(self.item_entity)
+        self._build()
+        self.fit_info = {"entity_weighting": choice, "valid_ndcg@20": {k: round(v, 5) for k, v in results.items()}}
+        ctx.log(f"[{self.name}] entity weighting {choice} (valid ndcg@20 {self.fit_info['valid_ndcg@20']})")
+        return self.fit_info
+
+    def prepare(self, histories: Histories) -> None:
+        if self.item_entity is None or self.weights.nnz:
+            return  # interaction-independent: computed once
+        self._build()
+
+    def state(self) -> dict:
+        out = super().state()
+        if self.entity_weights is not None:
+            out["entity_weights"] = torch.as_tensor(self.entity_weights)
+        return out
 
     @classmethod
     def from_state(cls, state: dict) -> "EntityCF":
         m = cls(state["n_items"], None, state["neighbours"], state["recency_decay"])
         m.weights = _sparse_from_state(state["weights"])
         m.similarity = _sparse_from_state(state["similarity"])
+        if "entity_weights" in state:
+            m.entity_weights = state["entity_weights"].numpy()
         return m
+
+
+def cosine_item_similarity_weighted(x: sp.csr_matrix) -> sp.csr_matrix:
+    """Item × item cosine of the rows of a (weighted) item × feature matrix, zero diagonal."""
+    x = sp.csr_matrix(x, dtype=np.float32)
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel()).astype(np.float32)
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    xn = sp.diags(inv) @ x
+    sim = (xn @ xn.T).tolil()
+    sim.setdiag(0.0)
+    return sim.tocsr()
 
 
 class EASE(Scorer):

@@ -191,6 +191,8 @@ class TrainedModel:
             return sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ m
 
         component = self.components[blend.component]
+        if hasattr(component, "weighted"):  # entity-CF's own weighting of the entity vectors
+            old, new = component.weighted(old), component.weighted(new)
         sim = top_n_per_column(unit_rows(old) @ unit_rows(new).T, component.neighbours)  # (n_items, n_new)
         denom = np.asarray(sim.sum(axis=0)).ravel()
         inv = np.divide(1.0, denom, out=np.zeros_like(denom), where=denom > 0)

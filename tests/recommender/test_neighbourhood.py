@@ -31,3 +31,34 @@ def test_usercf_excludes_self_and_scores_neighbours_items():
     cf.prepare(histories)
     s = cf.score(torch.tensor([0]), [histories[0]])[0]
     assert s[2] > 0 and s[3] == 0  # the only neighbour of user 0 is user 1
+
+
+def test_entitycf_chooses_its_entity_weighting_on_validation_and_keeps_it():
+    import scipy.sparse as sp
+    import torch
+
+    from recommender.data import leave_last_out
+    from recommender.knowledge import item_entity_matrix
+    from recommender.neighbourhood import EntityCF
+    from recommender.scoring import FitContext, Knowledge
+
+    from .conftest import synthetic
+
+    data = synthetic()
+    ie = item_entity_matrix(data.item_entity, data.n_items, len(data.entity_ids))
+    # one entity on every item (a root category): IDF gives it the smallest weight
+    ie = sp.hstack([ie, sp.csr_matrix(np.ones((data.n_items, 1), dtype=np.float32))]).tocsr()
+    idf = EntityCF.idf(ie)
+    assert idf[-1] == idf.min() and idf[-1] > 0
+    m = EntityCF(data.n_items, ie, neighbours=20)
+    info = m.fit(leave_last_out(data), FitContext(data.n_users, data.n_items, Knowledge(), torch.device("cpu"),
+                                                  log=lambda s: None))
+    assert info["entity_weighting"] in ("binary", "idf")
+    assert info["entity_weighting"] == max(info["valid_ndcg@20"], key=info["valid_ndcg@20"].get)
+    assert (m.entity_weights is None) == (info["entity_weighting"] == "binary")
+    loaded = EntityCF.from_state(m.state())
+    assert (loaded.weights != m.weights).nnz == 0
+    assert (loaded.entity_weights is None) == (m.entity_weights is None)
+    forced = EntityCF(data.n_items, ie, neighbours=20)
+    forced.entity_weights = idf
+    np.testing.assert_allclose(forced.weighted(ie).toarray()[:, -1], idf[-1])
