@@ -19,6 +19,8 @@ from .models import Interaction, ShopUser
 
 log = logging.getLogger(__name__)
 EVENT_TYPES = {t.value for t in Interaction.Type}
+ID_MAX = 128  # user and product ids (ShopUser.external_id, Product.external_id)
+EVENT_ID_MAX = Interaction._meta.get_field("event_id").max_length  # 64: longer ids are refused, never cut
 
 
 @dataclass
@@ -53,10 +55,10 @@ def _timestamp(value) -> datetime | None:
     return None
 
 
-def _id(value) -> str | None:
+def _id(value, max_length: int = ID_MAX) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if isinstance(value, str) and 0 < len(value.strip()) <= 128 and "\x00" not in value:
+    if isinstance(value, str) and 0 < len(value.strip()) <= max_length and "\x00" not in value:
         return value.strip()
     return None
 
@@ -71,9 +73,9 @@ def clean_event(record) -> tuple[dict | None, dict]:
     ts = _timestamp(record.get("timestamp"))
     value = record.get("value", 1.0)
     if user is None:
-        errors["user"] = "is required (string id, ≤128 characters)"
+        errors["user"] = f"is required (string id, ≤{ID_MAX} characters)"
     if product is None:
-        errors["product"] = "is required (string id, ≤128 characters)"
+        errors["product"] = f"is required (string id, ≤{ID_MAX} characters)"
     if not isinstance(etype, str) or etype not in EVENT_TYPES:
         errors["type"] = f"must be one of {sorted(EVENT_TYPES)}"
     if ts is None:
@@ -81,13 +83,15 @@ def clean_event(record) -> tuple[dict | None, dict]:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e6:
         errors["value"] = "must be a finite number"
     event_id = record.get("event_id")
-    if event_id is not None and _id(event_id) is None:
-        errors["event_id"] = "must be a string id, ≤64 characters"
+    if event_id is not None:
+        event_id = _id(event_id, EVENT_ID_MAX)
+        if event_id is None:
+            errors["event_id"] = f"must be a string id, ≤{EVENT_ID_MAX} characters"
     if errors:
         return None, errors
     if event_id is None:
         event_id = hashlib.sha1(f"{user}|{product}|{etype}|{ts.isoformat()}".encode()).hexdigest()
-    return {"event_id": str(event_id)[:64], "user": user, "product": product, "type": etype,
+    return {"event_id": event_id, "user": user, "product": product, "type": etype,
             "value": float(value), "timestamp": ts}, {}
 
 

@@ -143,6 +143,25 @@ class TestEvents(CreateTests):
         again = write_client.post(self.list_url, self.create_data, format="json")
         assert again.json() == {"created": 0, "duplicates": 1, "errors": []}
 
+    def test_event_id_limit_is_one_and_never_truncates(self, write_client):
+        """Two ids sharing their first 64 characters are two events or an error, never one event."""
+        from kms.events.models import Interaction
+
+        prefix = "x" * 64
+        response = write_client.post(self.list_url, [
+            {"user": "u1", "product": "p1", "event_id": prefix},
+            {"user": "u1", "product": "p1", "event_id": prefix + "-second"},
+        ], format="json")
+        assert response.status_code == 202, response.content
+        body = response.json()
+        assert body["created"] == 1 and body["duplicates"] == 0
+        assert body["errors"] == [{"index": 1, "errors": {"event_id": "must be a string id, ≤64 characters"}}]
+        assert list(Interaction.objects.values_list("event_id", flat=True)) == [prefix]
+        alone = write_client.post(self.list_url, {"user": "u1", "product": "p1", "event_id": prefix + "-third"},
+                                  format="json")
+        assert alone.status_code == 400 and "0.event_id" in alone.json()["error"]["fields"]
+        assert Interaction.objects.count() == 1
+
     def test_jsonl_events(self, write_client):
         lines = "\n".join(f'{{"user": "u{i}", "product": "p1", "event_id": "j{i}"}}' for i in range(3))
         response = write_client.post(self.list_url, lines, content_type="application/x-ndjson")
