@@ -214,12 +214,13 @@ class Drill:
                    "timestamp": (SCIENTIFIC_EPOCH + timedelta(seconds=n)).isoformat()}
                   for u, seq in inter.items() for n, i in enumerate(seq) if str(i) in have]
         record_events(events)
-        from kms.recs.services import index_cache, recommend_for_user, start_training
+        from kms.recs.services import index_cache, recommend_for_user
+        from kms.recs.tasks import queue_training
         from kms.recs.models import ModelVersion
 
         # 4. training worker killed mid-training
         trainer = self.start_worker("training", "t")
-        version = start_training(TRAIN)
+        version, _, _ = queue_training(TRAIN)
         deadline = time.monotonic() + 300
         while ModelVersion.objects.get(pk=version.pk).state != ModelVersion.State.TRAINING:
             assert time.monotonic() < deadline, "training never started"

@@ -317,6 +317,7 @@ TRAIN_LIMITS = {"epochs": 1000, "seq_epochs": 1000, "dim": 512, "layers": 6, "pa
 
 class TrainQueued(serializers.Serializer):
     task_id = serializers.CharField()
+    version = serializers.IntegerField(help_text="the queued model version (GET /jobs/train/{version})")
     state = serializers.CharField()
     result = serializers.DictField(required=False, help_text="present when the task ran in-process")
 

@@ -446,17 +446,18 @@ class TrainingJobs(ApiView):
 
     @extend_schema(request=api.TrainRequest, responses={202: api.TrainQueued, 409: api.ErrorResponse})
     def post(self, request):
-        """Queue a training run (``kms.recs.tasks.train``); its progress is the newest model version."""
-        from kms.recs.tasks import train
+        """Queue a training run: a model version in state ``queued`` (``GET /jobs/train/{version}``
+        follows it), trained by the ``kms.recs.tasks.train`` task."""
+        from kms.recs.tasks import queue_training
 
         data = _body(api.TrainRequest, request) if request.data else {"params": {}}
         try:
-            result = train.delay(data["params"] or None)
+            version, task_id, result = queue_training(data["params"] or None)
         except Exception as exc:  # eager mode (no broker) runs it here; a failure is the job's, not the request's
             return error_response(f"training failed: {type(exc).__name__}: {exc}"[:500], code="training_failed",
                                   status_code=status.HTTP_409_CONFLICT)
-        body = {"task_id": result.id, "state": result.state.lower()}
-        if result.ready():
+        body = {"task_id": task_id, "version": version.pk, "state": result.state.lower() if result else "pending"}
+        if result is not None and result.ready():
             body["result"] = result.result
         return Response(body, status=status.HTTP_202_ACCEPTED)
 

@@ -66,12 +66,9 @@ def training_data(graph: ExportedGraph) -> InteractionData:
 
 
 def start_training(params: dict | None = None) -> ModelVersion:
-    """Register a queued version and hand it to the training queue (or train now without a broker)."""
-    from .tasks import train
-
-    version = ModelVersion.objects.create(state=ModelVersion.State.QUEUED, params=dict(params or {}))
-    transaction.on_commit(lambda: train.delay(version_id=version.pk))
-    return version
+    """Register a queued version for ``train_model(version_id=…)``; the caller enqueues it
+    (``kms.recs.tasks.queue_training``). A redelivered task then trains this same version."""
+    return ModelVersion.objects.create(state=ModelVersion.State.QUEUED, params=dict(params or {}))
 
 
 def train_model(params: dict | None = None, activate: bool = True, version_id: int | None = None) -> ModelVersion:

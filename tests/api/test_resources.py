@@ -206,5 +206,18 @@ class TestTrainingJobs(ListTests, RetrieveTests):
         response = write_client.post(self.list_url, {"params": {"epochs": [1, 2]}}, format="json")
         assert response.status_code == 400 and "params" in response.json()["error"]["fields"]
 
+    def test_post_queues_a_version_and_sends_it_after_commit(self, write_client, django_capture_on_commit_callbacks):
+        from kms.recs.models import ModelVersion
+
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            response = write_client.post(self.list_url, {"params": {"epochs": 3}}, format="json")
+        assert response.status_code == 202, response.content
+        body = response.json()
+        version = ModelVersion.objects.get(pk=body["version"])
+        assert (version.state, version.params) == ("queued", {"epochs": 3})
+        assert body["state"] == "pending" and body["task_id"] and "result" not in body
+        assert len(callbacks) == 1  # train.apply_async(version_id=…) once the version is committed
+        assert write_client.get(self.url_for(body["version"])).json()["state"] == "queued"
+
     def test_train_refused_for_read_key(self, read_client):
         assert read_client.post(self.list_url, {}, format="json").status_code == 403
