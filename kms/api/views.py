@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from kms.catalogue.models import Product
 from kms.catalogue.services import ProductValidationError, clean_product, delete_product, upsert_products
+from kms.curation.tasks import deliver_outbox_after_commit
 from kms.events.models import ShopUser
 from kms.events.services import delete_user_events, record_events, rename_user
 from kms.recs.services import forget_user
@@ -194,6 +195,7 @@ class ProductDetail(ApiView):
     @extend_schema(responses={204: None})
     def delete(self, request, product_id: str):
         delete_product(_product(product_id))
+        deliver_outbox_after_commit()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -254,6 +256,7 @@ class UserDetail(ApiView):
                 return error_response("user exists", {"external_id": ["a user with this id exists"]},
                                       code="conflict", status_code=status.HTTP_409_CONFLICT)
             rename_user(user, data["external_id"])
+            deliver_outbox_after_commit()
         return Response(api.ShopUserSerializer(user).data)
 
     @extend_schema(request=api.ShopUserWrite, responses={200: api.ShopUserSerializer, 409: api.ErrorResponse})
@@ -267,6 +270,7 @@ class UserDetail(ApiView):
     @extend_schema(responses={204: None})
     def delete(self, request, user_id: str):
         forget_user(_user(user_id).external_id)
+        deliver_outbox_after_commit()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -275,7 +279,9 @@ class UserEvents(ApiView):
     def delete(self, request, user_id: str):
         """Erase the user's events from the database and the graph store (the user stays)."""
         _user(user_id)
-        return Response({"deleted": delete_user_events(user_id)})
+        deleted = delete_user_events(user_id)
+        deliver_outbox_after_commit()
+        return Response({"deleted": deleted})
 
 
 class EventList(ApiView):

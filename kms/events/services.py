@@ -218,23 +218,28 @@ def push_interactions_to_graph(interaction_ids: Sequence[int] | None = None, bat
 
 
 def delete_user_events(external_id: str) -> int:
-    """Remove a user's events from the database and the graph store."""
-    from kms.graphstore import get_graph_store
+    """Remove a user's events from the database; the graph's go through the outbox, written in
+    the same transaction (the caller has it delivered after the commit)."""
+    from kms.curation.models import OutboxEntry
 
     user = ShopUser.objects.filter(external_id=external_id).first()
     if user is None:
         return 0
-    n, _ = user.interactions.all().delete()
-    get_graph_store().write("MATCH (u:User {uid: $uid})-[e:INTERACTED]->() DELETE e", uid=user.graph_uid)
+    with transaction.atomic():
+        n, _ = user.interactions.all().delete()
+        OutboxEntry.add(OutboxEntry.Op.DELETE_USER_EVENTS, uid=user.graph_uid, external_id=external_id)
     return n
 
 
 def rename_user(user: ShopUser, external_id: str) -> ShopUser:
-    from kms.graphstore import get_graph_store
+    """Give a user a new id; in the graph the old node goes and the user's events are written
+    again under the new one (through the outbox, like every graph change after a commit)."""
+    from kms.curation.models import OutboxEntry
 
-    old = user.graph_uid
-    user.external_id = external_id
-    user.save(update_fields=["external_id"])
-    get_graph_store().write("MATCH (u:User {uid: $old}) SET u.uid = $new, u.external_id = $ext",
-                            old=old, new=user.graph_uid, ext=external_id)
+    old_uid, old_id = user.graph_uid, user.external_id
+    with transaction.atomic():
+        user.external_id = external_id
+        user.save(update_fields=["external_id"])
+        OutboxEntry.add(OutboxEntry.Op.ERASE_USERS, uids=[old_uid, user.graph_uid],
+                        external_ids=[old_id, external_id])
     return user

@@ -451,18 +451,21 @@ def similar_products(external_id: str, k: int = 20) -> dict:
 
 
 def forget_user(external_id: str) -> dict:
-    """Erase a user: database rows, graph node and edges, and every stored model artefact
+    """Erase a user: database rows, graph node and edges (outbox), and every stored model artefact
     (so precomputed recommendations and the data models were trained on no longer hold them)."""
     from recommender.privacy import scrub_user
 
-    from kms.graphstore import get_graph_store
+    from kms.curation.models import OutboxEntry
 
     uid = f"user:{external_id}"
-    user = ShopUser.objects.filter(external_id=external_id).first()
-    events = user.interactions.count() if user else 0
-    if user:
-        user.delete()  # cascades to the interactions
-    get_graph_store().write("MATCH (u:User {uid: $uid}) DETACH DELETE u", uid=uid)
+    with transaction.atomic():
+        user = ShopUser.objects.filter(external_id=external_id).first()
+        events = user.interactions.count() if user else 0
+        if user:
+            user.delete()  # cascades to the interactions
+        # The graph node and edges go through the outbox, so a graph-store outage delays the
+        # erasure but cannot lose it (the caller has it delivered after the commit).
+        OutboxEntry.add(OutboxEntry.Op.ERASE_USERS, uids=[uid], external_ids=[external_id])
     scrubbed = [v.pk for v in ModelVersion.objects.exclude(path="") if Path(v.path).exists() and scrub_user(v.path, uid)]
     index_cache.clear()
     return {"user": external_id, "events_deleted": events, "model_versions_scrubbed": scrubbed}

@@ -110,7 +110,7 @@ class TestUsers(CRUDTests):
         response = write_client.post(self.list_url, {"external_id": "u-0"}, format="json")
         assert response.status_code == 409 and "external_id" in response.json()["error"]["fields"]
 
-    def test_delete_user_events(self, write_client, kms_graph):
+    def test_delete_user_events(self, write_client, kms_graph, django_capture_on_commit_callbacks):
         from kms.catalogue.services import upsert_products
 
         upsert_products([{"external_id": "p1", "title": "t"}])
@@ -118,10 +118,13 @@ class TestUsers(CRUDTests):
         assert write_client.post("/api/v1/events", events, format="json").json()["created"] == 3
         assert write_client.get(self.url_for("u-9")).json()["events"] == 3
         assert kms_graph.count_relationships("INTERACTED") == 1
-        response = write_client.delete(self.url_for("u-9") + "/events")
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = write_client.delete(self.url_for("u-9") + "/events")
         assert response.status_code == 200 and response.json() == {"deleted": 3}
+        assert len(callbacks) == 1  # the outbox delivery task, sent after the commit
         assert write_client.get(self.url_for("u-9")).json()["events"] == 0
         assert kms_graph.count_relationships("INTERACTED") == 0
+        assert kms_graph.node("user:u-9") is not None  # the user stays
         assert write_client.delete(self.url_for("nobody") + "/events").status_code == 404
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from kms.curation.services import deliver_outbox
 from kms.events.models import Interaction, ShopUser
 from kms.recs.services import forget_user, index_cache, recommend_for_user, train_model
 from tests.slices import ingest_slice
@@ -25,6 +26,8 @@ def test_forget_user_everywhere(kms_graph, models_dir, client):
     assert uid in meta["user_ids"]
 
     summary = forget_user(victim)
+    assert kms_graph.node(uid) is not None  # the graph erasure waits in the outbox, for its task
+    assert deliver_outbox().delivered == 1
     assert summary["events_deleted"] == sum(e["user"] == victim for e in events)
     assert summary["model_versions_scrubbed"] == [version.pk]
     # database
