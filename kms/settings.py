@@ -122,6 +122,14 @@ KMS_MODELS_DIR = DATA_DIR / "models"
 # is answered 503 + Retry-After at once; 0 turns it off.
 KMS_QUEUE_DEADLINE_MS = float(os.environ.get("KMS_QUEUE_DEADLINE_MS", "2000"))
 
+# --- API access ---------------------------------------------------------------------------------
+# Catalogue reads (products, search, popular, similar, the product graph) are open to anyone
+# unless KMS_PUBLIC_READ=0; customer data (users, a user's details, events and
+# recommendations, personalised search, user nodes of the graph) needs a read key unless
+# KMS_PUBLIC_CUSTOMER_READ=1. Writes always need a write key.
+KMS_PUBLIC_READ = env_bool("KMS_PUBLIC_READ", True)
+KMS_PUBLIC_CUSTOMER_READ = env_bool("KMS_PUBLIC_CUSTOMER_READ", False)
+
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

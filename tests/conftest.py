@@ -85,3 +85,33 @@ from tests.slices import _scientific_slice  # noqa: E402
 @pytest.fixture(scope="session")
 def scientific_slice():
     return _scientific_slice
+
+
+# --- API clients (anonymous, and with a key of each scope) ---------------------------------------
+@pytest.fixture
+def anon_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def _client_with(scope: str):
+    from rest_framework.test import APIClient
+
+    from kms.api.models import ApiKey
+
+    key, secret = ApiKey.issue(f"test-{scope}", scope)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    client.key, client.secret = key, secret
+    return client
+
+
+@pytest.fixture
+def read_client(db):
+    return _client_with("read")
+
+
+@pytest.fixture
+def write_client(db):
+    return _client_with("write")

@@ -22,6 +22,7 @@ from kms.recs.models import ModelVersion
 from kms.search import search
 
 from . import serving
+from .auth import may_read_customer_data
 from . import serializers as api
 from .errors import NotFound, error_response
 from .parsers import JSONLinesParser, JSONParser, NDJSONParser
@@ -230,6 +231,7 @@ class UserList(CheckedInput, generics.ListAPIView):
     parser_classes = PARSERS
     queryset = ShopUser.objects.all()
     schema = ApiSchema()
+    customer_data = True  # reading needs a key unless KMS_PUBLIC_CUSTOMER_READ (kms.api.auth)
 
     @extend_schema(request=api.ShopUserWrite, responses={201: api.ShopUserSerializer, 409: api.ErrorResponse})
     def post(self, request):
@@ -242,6 +244,7 @@ class UserList(CheckedInput, generics.ListAPIView):
 
 
 class UserDetail(ApiView):
+    customer_data = True
     @extend_schema(responses=api.ShopUserSerializer)
     def get(self, request, user_id: str):
         user = _user(user_id)
@@ -275,6 +278,7 @@ class UserDetail(ApiView):
 
 
 class UserEvents(ApiView):
+    customer_data = True
     @extend_schema(responses={200: api.DeletedResponse})
     def delete(self, request, user_id: str):
         """Erase the user's events from the database and the graph store (the user stays)."""
@@ -297,6 +301,7 @@ class EventList(ApiView):
 
 
 class UserRecommendations(ApiView):
+    customer_data = True
     @extend_schema(parameters=[api.RecommendationQuery], responses=api.RecommendationResponse)
     def get(self, request, user_id: str):
         """Top-k for a user; an unknown user gets cold-start results, not an error."""
@@ -307,6 +312,9 @@ class UserRecommendations(ApiView):
 
 # --- search -------------------------------------------------------------------------------------
 class Search(ApiView):
+    def customer_data(self, request) -> bool:
+        return bool(request.query_params.get("user"))  # re-ranked by that user's history
+
     @extend_schema(parameters=[api.SearchQuery], responses=api.SearchResponse)
     def get(self, request):
         """Entities in the query (NLP), expanded through the graph, BM25 candidates, re-ranked for ``user``."""
@@ -347,6 +355,21 @@ def _graph_read(fn, *args, **kwargs):
         raise GraphUnavailable()
 
 
+class GraphView(ApiView):
+    """A user's node, and paths from or to one, are customer data; for a caller who may not read
+    customer data, answers leave user nodes out (a product's neighbours include its buyers)."""
+
+    def customer_data(self, request) -> bool:
+        uids = [self.kwargs.get("uid"), request.query_params.get("src"), request.query_params.get("dst")]
+        return any(isinstance(u, str) and u.startswith(USER_PREFIX) for u in uids)
+
+    def hides_users(self) -> bool:
+        return not may_read_customer_data(self.request)
+
+
+USER_PREFIX = "user:"
+
+
 def _entity_dict(e: Entity) -> dict:
     return {"uid": e.uid, "type": e.type, "name": e.name, "aliases": e.aliases, "status": e.status,
             "merged_into": e.merged_into.uid if e.merged_into_id else None}
@@ -366,7 +389,7 @@ class EntityList(ApiView):
         return Response([_entity_dict(e) for e in exact[:50]])
 
 
-class GraphNode(ApiView):
+class GraphNode(GraphView):
     @extend_schema(responses={200: api.NodeResponse, 503: api.ErrorResponse})
     def get(self, request, uid: str):
         """A node of the graph by uid (product:…, user:…, brand:…, category:…, material:…)."""
@@ -376,7 +399,7 @@ class GraphNode(ApiView):
         return Response({"uid": uid, "properties": props})
 
 
-class GraphNeighbours(ApiView):
+class GraphNeighbours(GraphView):
     @extend_schema(parameters=[api.NeighboursQuery], responses={200: api.NeighboursResponse, 503: api.ErrorResponse})
     def get(self, request, uid: str):
         q = _query(api.NeighboursQuery, request)
@@ -385,12 +408,13 @@ class GraphNeighbours(ApiView):
         def read(store, uid):
             if store.node(uid) is None:
                 raise NotFound("uid", uid)
-            return store.neighbours(uid, limit=q["limit"], rel_types=types)
+            rows = store.neighbours(uid, limit=q["limit"], rel_types=types)
+            return [r for r in rows if not str(r["uid"]).startswith(USER_PREFIX)] if self.hides_users() else rows
 
         return Response({"uid": uid, "neighbours": _graph_read(read, uid=uid)})
 
 
-class GraphPaths(ApiView):
+class GraphPaths(GraphView):
     @extend_schema(parameters=[api.PathQuery], responses={200: api.PathsResponse, 503: api.ErrorResponse})
     def get(self, request):
         """Shortest paths (up to ``max_hops`` relationships) between two nodes."""
@@ -400,7 +424,10 @@ class GraphPaths(ApiView):
             for name, uid in (("src", src), ("dst", dst)):
                 if store.node(uid) is None:
                     raise NotFound(name, uid)
-            return store.paths(src, dst, max_hops=q["max_hops"], limit=q["limit"])
+            paths = store.paths(src, dst, max_hops=q["max_hops"], limit=q["limit"])
+            if self.hides_users():
+                paths = [p for p in paths if not any(str(n["uid"]).startswith(USER_PREFIX) for n in p["nodes"])]
+            return paths
 
         return Response({"src": q["src"], "dst": q["dst"], "paths": _graph_read(read, src=q["src"], dst=q["dst"])})
 

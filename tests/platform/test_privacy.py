@@ -16,7 +16,7 @@ SMALL = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf"
 
 
 @pytest.mark.django_db
-def test_forget_user_everywhere(kms_graph, models_dir, client):
+def test_forget_user_everywhere(kms_graph, models_dir, read_client):
     products, events = ingest_slice(60)
     version = train_model(SMALL)
     victim = events[0]["user"]
@@ -54,6 +54,6 @@ def test_forget_user_everywhere(kms_graph, models_dir, client):
     assert all(float(r.abs().sum()) == 0.0 for r in rows(state["components"]))
     # serving: the precomputed list is gone; the user is now unknown (cold start)
     index_cache.clear()
-    body = client.get(f"/api/v1/users/{victim}/recommendations?k=5").json()
+    body = read_client.get(f"/api/v1/users/{victim}/recommendations?k=5").json()
     assert body["source"] != "model"
     assert forget_user(victim)["events_deleted"] == 0  # idempotent
