@@ -181,7 +181,7 @@ def new_data_since_last_training() -> int:
 
 def maybe_retrain(min_new: int | None = None) -> ModelVersion | None:
     """Periodic: retrain when enough new events or curated facts arrived since the last version."""
-    min_new = min_new if min_new is not None else int(getattr(settings, "KMS_RETRAIN_MIN_NEW", 500))
+    min_new = min_new if min_new is not None else settings.KMS_RETRAIN_MIN_NEW
     if new_data_since_last_training() < min_new:
         return None
     return train_model(active_version().params if active_version() else None)
