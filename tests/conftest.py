@@ -54,18 +54,23 @@ def graph_store(graph_config):
 
 @pytest.fixture
 def kms_graph(graph_config, settings):
-    """Point the Django side at the test graph server, empty, with tasks run eagerly."""
+    """Point the Django side at the test graph server, empty, with tasks run eagerly; afterwards
+    the settings (pytest-django), Celery's eager flag and the process's graph store are restored."""
     from kms.celery import app
     from kms.graphstore import get_graph_store, reset_graph_store
 
     settings.KMS_GRAPH = {**settings.KMS_GRAPH, "URI": graph_config.uri, "USER": graph_config.user,
                           "PASSWORD": graph_config.password, "DATABASE": graph_config.database}
+    eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     reset_graph_store()
     store = get_graph_store()
     store.clear()
-    yield store
-    reset_graph_store()
+    try:
+        yield store
+    finally:
+        app.conf.task_always_eager = eager
+        reset_graph_store()
 
 
 @pytest.fixture

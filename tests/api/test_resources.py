@@ -1,6 +1,9 @@
 """Every resource gets the generic suites of base.py."""
 import pytest
 
+from kms.catalogue.models import Product
+from kms.events.models import Interaction, ShopUser
+
 from .base import CreateTests, CRUDTests, ListTests, RetrieveTests
 
 
@@ -11,6 +14,7 @@ def _graph(kms_graph):
 
 
 class TestProducts(CRUDTests):
+    model = Product
     list_url = "/api/v1/products"
     detail_url = "/api/v1/products/{id}"
     brief_fields = ["external_id", "title", "brand", "category_path"]
@@ -22,6 +26,12 @@ class TestProducts(CRUDTests):
     create_status = 202
     invalid_create = ({"external_id": "x", "title": 42}, "title")
     update_data = {"title": "Renamed title"}
+
+    def expected_fields(self, data):
+        out = {"description": "", "brand": "", "category_path": [], "attributes": {}} | data
+        if "categories" in out:  # the comma-separated form of category_path
+            out["category_path"] = out.pop("categories").split(",")
+        return out
 
     def make_objects(self, n):
         from kms.catalogue.services import upsert_products
@@ -85,6 +95,7 @@ class TestProducts(CRUDTests):
 
 
 class TestUsers(CRUDTests):
+    model = ShopUser
     list_url = "/api/v1/users"
     detail_url = "/api/v1/users/{id}"
     brief_fields = ["external_id", "created_at"]
@@ -143,6 +154,10 @@ class TestEvents(CreateTests):
     def test_create(self, write_client):
         response = write_client.post(self.list_url, self.create_data, format="json")
         assert response.status_code == 202 and response.json()["created"] == 1
+        stored = Interaction.objects.select_related("user", "product").get()
+        sent = self.create_data[0]
+        assert (stored.user.external_id, stored.product.external_id, stored.type, stored.event_id, stored.value) \
+            == (sent["user"], sent["product"], sent["type"], sent["event_id"], 1.0)
         again = write_client.post(self.list_url, self.create_data, format="json")
         assert again.json() == {"created": 0, "duplicates": 1, "errors": []}
 

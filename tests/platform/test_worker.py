@@ -31,14 +31,17 @@ def celery_worker_process(kms_graph, graph_config, settings, tmp_path):
         [sys.executable, "-m", "celery", "-A", "kms", "worker", "-Q", "celery,training", "-c", "1",
          "--pool", "prefork", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT)
+    eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
-    yield proc
-    app.conf.task_always_eager = True
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield proc
+    finally:
+        app.conf.task_always_eager = eager
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @pytest.mark.django_db(transaction=True)
