@@ -245,6 +245,7 @@ class UserList(CheckedInput, generics.ListAPIView):
 
 class UserDetail(ApiView):
     customer_data = True
+
     @extend_schema(responses=api.ShopUserSerializer)
     def get(self, request, user_id: str):
         user = _user(user_id)
@@ -279,6 +280,7 @@ class UserDetail(ApiView):
 
 class UserEvents(ApiView):
     customer_data = True
+
     @extend_schema(responses={200: api.DeletedResponse})
     def delete(self, request, user_id: str):
         """Erase the user's events from the database and the graph store (the user stays)."""
@@ -302,6 +304,7 @@ class EventList(ApiView):
 
 class UserRecommendations(ApiView):
     customer_data = True
+
     @extend_schema(parameters=[api.RecommendationQuery], responses=api.RecommendationResponse)
     def get(self, request, user_id: str):
         """Top-k for a user; an unknown user gets cold-start results, not an error."""
