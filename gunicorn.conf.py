@@ -4,10 +4,10 @@ Threaded workers that stamp each request's queue time, so ``kms.shedding.QueueDe
 can shed requests that waited past ``KMS_QUEUE_DEADLINE_MS`` instead of serving clients that
 have given up. Command-line flags (``-w``, ``--threads``, ``-k``) still override these.
 """
-import os
+from kms import settings  # the values only (no Django set-up): the environment is read there
 
 worker_class = "kms.shedding.QueueStampingWorker"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = settings.GUNICORN_THREADS
 
 
 def post_worker_init(worker):

@@ -15,6 +15,13 @@ and PostgreSQL. Prints the figures and merges them into bench/results/reliabilit
    the broker returns; readiness reports the broker.
 4. SIGKILL the training worker during training: the task is redelivered to a new worker and the
    same model version completes (never silently lost).
+5. SIGKILL the graph store, then erase a user (``DELETE /users/{id}``), delete a product
+   (``DELETE /products/{id}``) and another user's events through the API; restart the store:
+   the graph changes waited in the outbox and are delivered (the task beat runs), so neither
+   the user nor the product is left in the graph, and every other event is there exactly once.
+
+``--drills erasure`` (or any comma list of ingestion, training, graph, broker, erasure) runs a
+subset; the summary merged into reliability.json then covers only the drills run.
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and redis-server on PATH.
 """
 from __future__ import annotations
@@ -36,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from graph.server import ArcadeDBProcess, free_port  # noqa: E402
 
 DB = "kms_drill"
+DRILLS = ("ingestion", "training", "graph", "broker", "erasure")
 TRAIN = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf", "lightgcn"], "dim": 32,
          "layers": 2, "epochs": 40, "eval_every": 5, "patience": 2, "threads": 1}
 
@@ -170,7 +178,7 @@ class Drill:
         raise TimeoutError(f"job {job.pk} stuck: {job.state} {job.done}/{job.total}")
 
     # -- drills --------------------------------------------------------------------------------
-    def run(self):
+    def run(self, drills: set[str]):
         from django.conf import settings
         from django.test import Client
 
@@ -182,6 +190,13 @@ class Drill:
         ids = upsert_products(products).created
         log(f"{len(ids)} products in the catalogue")
         store = get_graph_store()
+
+        if drills == {"erasure"}:
+            self.start_worker()
+            self.wait_job(start_ingestion(ids))
+            self.record_dataset_events(products)
+            self.erasure_during_outage(store)
+            return
 
         # 1. worker killed mid-job
         worker = self.start_worker()
@@ -204,22 +219,14 @@ class Drill:
         log(f"drill 1: {self.results['worker_kill_ingestion']}")
 
         # events and a trained model, for the later drills
-        from kms.events.services import record_events
-        from kms.catalogue.importers import SCIENTIFIC_EPOCH
-        from datetime import timedelta
-
-        inter = json.loads((settings.DATASETS_DIR / "amazon-scientific" / "Scientific.inter.json").read_text())
-        have = {p["external_id"] for p in products}
-        events = [{"event_id": f"d-{u}-{n}", "user": u, "product": str(i), "type": "purchase",
-                   "timestamp": (SCIENTIFIC_EPOCH + timedelta(seconds=n)).isoformat()}
-                  for u, seq in inter.items() for n, i in enumerate(seq) if str(i) in have]
-        record_events(events)
-        from kms.recs.services import index_cache, recommend_for_user, start_training
+        events = self.record_dataset_events(products)
+        from kms.recs.services import index_cache, recommend_for_user
+        from kms.recs.tasks import queue_training
         from kms.recs.models import ModelVersion
 
         # 4. training worker killed mid-training
         trainer = self.start_worker("training", "t")
-        version = start_training(TRAIN)
+        version, _, _ = queue_training(TRAIN)
         deadline = time.monotonic() + 300
         while ModelVersion.objects.get(pk=version.pk).state != ModelVersion.State.TRAINING:
             assert time.monotonic() < deadline, "training never started"
@@ -310,29 +317,137 @@ class Drill:
                                                 "new_product_job_state": job.state}
         log(f"drill 3: {self.results['broker_outage_events']}")
 
+        if "erasure" in drills:
+            self.erasure_during_outage(store)
+
+    def record_dataset_events(self, products) -> list[dict]:
+        from datetime import timedelta
+
+        from django.conf import settings
+
+        from kms.catalogue.importers import SCIENTIFIC_EPOCH
+        from kms.events.services import record_events
+
+        inter = json.loads((settings.DATASETS_DIR / "amazon-scientific" / "Scientific.inter.json").read_text())
+        have = {p["external_id"] for p in products}
+        events = [{"event_id": f"d-{u}-{n}", "user": u, "product": str(i), "type": "purchase",
+                   "timestamp": (SCIENTIFIC_EPOCH + timedelta(seconds=n)).isoformat()}
+                  for u, seq in inter.items() for n, i in enumerate(seq) if str(i) in have]
+        record_events(events)
+        return events
+
+    def restart_graph(self):
+        from kms.graphstore import get_graph_store, reset_graph_store
+
+        restarted = ArcadeDBProcess(self.graph.root, bolt_port=self.graph.bolt_port,
+                                    http_port=self.graph.http_port, password=self.graph.password, heap="1g")
+        restarted.start(timeout=120)
+        self.graph = restarted
+        reset_graph_store()
+        return get_graph_store()
+
+    def erasure_during_outage(self, store):
+        """5. Erase a user, delete a product and another user's events while the graph store is down."""
+        from django.db.models import Count
+        from django.test import Client
+
+        from kms.api.models import ApiKey
+        from kms.curation.models import OutboxEntry
+        from kms.curation.tasks import deliver_graph_outbox
+        from kms.events.models import Interaction
+        from kms.events.tasks import push_pending_interactions
+
+        deadline = time.monotonic() + 300
+        while Interaction.objects.filter(in_graph=False).exists():  # events still on their way to the graph
+            assert time.monotonic() < deadline, "events never reached the graph"
+            push_pending_interactions.delay()  # on the worker, not here: concurrent MERGEs of one user collide
+            time.sleep(3)
+        busiest = list(Interaction.objects.values("user__external_id").annotate(n=Count("id")).order_by("-n", "user__external_id")[:2])
+        victim, other = busiest[0]["user__external_id"], busiest[1]["user__external_id"]
+        # a product the victim did not touch, so the two erasures are independent checks
+        product = (Interaction.objects.exclude(user__external_id=victim).values("product__external_id")
+                   .annotate(n=Count("id")).order_by("-n", "product__external_id").first()["product__external_id"])
+        before = {"user": store.node(f"user:{victim}") is not None, "product": store.node(f"product:{product}") is not None,
+                  "product_edges": len(store.relationships_of(f"product:{product}"))}
+        _, secret = ApiKey.issue("drill-erasure", "write")
+        client, headers = Client(), {"HTTP_AUTHORIZATION": f"Api-Key {secret}"}
+        log(f"drill 5: SIGKILL graph store; erase user {victim}, delete product {product}, "
+            f"delete user {other}'s events")
+        self.graph.kill()
+        t0 = time.monotonic()
+        statuses = Counter()
+        statuses[client.delete(f"/api/v1/users/{victim}", **headers).status_code] += 1
+        statuses[client.delete(f"/api/v1/products/{product}", **headers).status_code] += 1
+        statuses[client.delete(f"/api/v1/users/{other}/events", **headers).status_code] += 1
+        answer_seconds = time.monotonic() - t0
+        time.sleep(10)  # the delivery tasks the requests sent find the store down
+        pending_during = OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).count()
+        store = self.restart_graph()
+        log("drill 5: graph store back")
+        t1 = time.monotonic()
+        while OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).exists() and time.monotonic() - t1 < 300:
+            deliver_graph_outbox.delay()  # what beat runs every 15 s
+            time.sleep(2)
+        delivered_after = time.monotonic() - t1
+        # every event left in the database is in the graph exactly once, and nothing else is
+        want = Counter((f"user:{u}", f"product:{p}") for u, p in
+                       Interaction.objects.values_list("user__external_id", "product__external_id").iterator())
+        got = Counter()
+        for r in store.read("MATCH (u:User)-[e:INTERACTED]->(p:Product) RETURN u.uid AS u, p.uid AS p, e.count AS n"):
+            got[(r["u"], r["p"])] += r["n"] or 0
+        self.results["graph_outage_erasure"] = {
+            "api_statuses": dict(statuses), "api_seconds": round(answer_seconds, 2),
+            "graph_had_before": before, "outbox_pending_during_outage": pending_during,
+            "outbox_pending_after": OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING).count(),
+            "seconds_to_deliver_after_restart": round(delivered_after, 1),
+            "erased_user_left_in_graph": int(store.node(f"user:{victim}") is not None),
+            "deleted_product_left_in_graph": int(store.node(f"product:{product}") is not None),
+            "erased_events_left_in_graph": sum(n for (u, _), n in got.items() if u in (f"user:{victim}", f"user:{other}")),
+            "events_lost": sum((want - got).values()), "events_duplicated": sum((got - want).values()),
+            "events_in_database": sum(want.values()),
+        }
+        log(f"drill 5: {self.results['graph_outage_erasure']}")
+
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--products", type=int, default=2400)
+    parser.add_argument("--drills", default="all", help="all, or a comma list of: " + ", ".join(DRILLS))
     args = parser.parse_args()
+    drills = set(DRILLS) if args.drills == "all" else set(args.drills.split(","))
+    if drills - set(DRILLS) or (drills != set(DRILLS) and drills != {"erasure"}):
+        parser.error("--drills: all, or erasure alone (drills 1-4 run in sequence on each other's data)")
     work = Path(tempfile.mkdtemp(prefix="kms-drill-"))
     drill = Drill(work, args.products)
     try:
         drill.setup()
-        drill.run()
+        drill.run(drills)
     finally:
         drill.teardown()
     r = drill.results
-    summary = {
-        "facts_lost": r["worker_kill_ingestion"]["db_lost"] + r["worker_kill_ingestion"]["graph_lost"]
-        + r["graph_outage_ingestion"]["db_lost"] + r["graph_outage_ingestion"]["graph_lost"],
-        "facts_duplicated": r["worker_kill_ingestion"]["db_duplicated"] + r["worker_kill_ingestion"]["graph_duplicated"]
-        + r["graph_outage_ingestion"]["db_duplicated"] + r["graph_outage_ingestion"]["graph_duplicated"],
-        "events_lost": r["broker_outage_events"]["events_sent"] - r["broker_outage_events"]["events_stored"],
-        "drills": r, "date": time.strftime("%Y-%m-%d"), "command": "bench/fault_drills.py",
-    }
+    command = "bench/fault_drills.py" + ("" if args.drills == "all" else f" --drills {args.drills}") \
+        + ("" if args.products == 2400 else f" --products {args.products}")
+    summary = {"drills": r, "date": time.strftime("%Y-%m-%d"), "command": command}
+    if "worker_kill_ingestion" in r:
+        summary |= {
+            "facts_lost": r["worker_kill_ingestion"]["db_lost"] + r["worker_kill_ingestion"]["graph_lost"]
+            + r["graph_outage_ingestion"]["db_lost"] + r["graph_outage_ingestion"]["graph_lost"],
+            "facts_duplicated": r["worker_kill_ingestion"]["db_duplicated"] + r["worker_kill_ingestion"]["graph_duplicated"]
+            + r["graph_outage_ingestion"]["db_duplicated"] + r["graph_outage_ingestion"]["graph_duplicated"],
+            "events_lost": r["broker_outage_events"]["events_sent"] - r["broker_outage_events"]["events_stored"],
+        }
+    if "graph_outage_erasure" in r:
+        e = r["graph_outage_erasure"]
+        summary |= {"erasures_lost": e["erased_user_left_in_graph"] + e["deleted_product_left_in_graph"]
+                    + int(e["erased_events_left_in_graph"] > 0),
+                    "erasure_events_lost": e["events_lost"], "erasure_events_duplicated": e["events_duplicated"]}
     out = ROOT / "bench" / "results" / "reliability.json"
     merged = json.loads(out.read_text()) if out.exists() else {}
+    summary["drills"] = {**merged.get("drills", {}), **r}  # a subset run keeps the other drills' last figures
+    if "worker_kill_ingestion" not in r:
+        summary.pop("date")
+        summary["erasure_drill"] = {"date": time.strftime("%Y-%m-%d"), "command": command}
+        summary.pop("command")
     merged.update(summary)
     out.write_text(json.dumps(merged, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -73,7 +73,7 @@ def main() -> None:
         "requests_fuzzed": result["requests"],
         "server_errors": result["server_errors"],
         "schema_violations": result["schema_violations"],
-        "fuzz": {"date": "2026-11-22", "command": f"bench/fuzz_api.py --examples {args.examples}",
+        "fuzz": {"date": time.strftime("%Y-%m-%d"), "command": f"bench/fuzz_api.py --examples {args.examples}",
                  "seconds": round(seconds, 1), "statuses": result["statuses"], "known_bugs": result["known_bugs"],
                  "failures": result["failures"], "pytest_exit": run.returncode},
     })

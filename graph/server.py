@@ -20,7 +20,7 @@ USER = "root"
 # The serial collector: on the small machines this local server is for (it shares two cores with
 # the web, the workers and PostgreSQL) G1's concurrent threads and write barriers cost more CPU
 # than its short pauses are worth; bench/ingest_throughput.py measured ~0.35 CPU-s less per
-# catalogue ingestion. KMS_ARCADEDB_JAVA_OPTS replaces it.
+# catalogue ingestion. The caller may pass others (kms: KMS_ARCADEDB_JAVA_OPTS, read in kms.settings).
 DEFAULT_JAVA_OPTS = "-XX:+UseSerialGC"
 
 
@@ -59,8 +59,9 @@ class ArcadeDBProcess:
     """One ArcadeDB server process rooted at ``root`` (databases live under it)."""
 
     def __init__(self, root: Path | str, bolt_port: int | None = None, http_port: int | None = None,
-                 password: str = "kms-local-graph", heap: str = "1g"):
+                 password: str = "kms-local-graph", heap: str = "1g", java_opts: str | None = None):
         self.root = Path(root).resolve()
+        self.java_opts = java_opts or DEFAULT_JAVA_OPTS
         self.bolt_port = bolt_port or free_port()
         self.http_port = http_port or free_port()
         self.password = password
@@ -72,7 +73,7 @@ class ArcadeDBProcess:
         return [
             str(pkg / "jre" / "bin" / "java"),
             f"-Xmx{self.heap}",
-            *os.environ.get("KMS_ARCADEDB_JAVA_OPTS", DEFAULT_JAVA_OPTS).split(),
+            *self.java_opts.split(),
             "-cp", str(pkg / "jars" / "*"),
             f"-Darcadedb.server.rootPath={self.root}",
             f"-Darcadedb.server.rootPassword={self.password}",
@@ -141,7 +142,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def ensure_local_server(root: Path | str, timeout: float = 90.0) -> ServerInfo:
+def ensure_local_server(root: Path | str, timeout: float = 90.0, java_opts: str | None = None) -> ServerInfo:
     """The shared local server under ``root``: reuse the running one or start it detached.
 
     A state file records pid and ports so every process of the project (web, workers,
@@ -159,7 +160,7 @@ def ensure_local_server(root: Path | str, timeout: float = 90.0) -> ServerInfo:
             info = ServerInfo(**json.loads(state.read_text()))
             if _alive(info.pid) and port_open(info.bolt_port):
                 return info
-        server = ArcadeDBProcess(root)
+        server = ArcadeDBProcess(root, java_opts=java_opts)
         info = server.start(timeout=timeout, detach=True)
         state.write_text(json.dumps(asdict(info)))
         return info

@@ -18,7 +18,7 @@ def graph_config() -> GraphConfig:
     if cfg["URI"]:
         return GraphConfig(uri=cfg["URI"], user=cfg["USER"], password=cfg["PASSWORD"],
                            database=cfg["DATABASE"], batch_size=cfg["BATCH_SIZE"])
-    info = ensure_local_server(cfg["LOCAL_ROOT"])
+    info = ensure_local_server(cfg["LOCAL_ROOT"], java_opts=cfg["JAVA_OPTS"])
     return GraphConfig(uri=info.uri, user=USER, password=info.password, database=DATABASE,
                        batch_size=cfg["BATCH_SIZE"])
 

@@ -102,11 +102,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("KMS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"kms.recs.tasks.*": {"queue": "training"}}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# The one beat schedule. "flush-graph-outbox" is the event sweep (interactions not yet in the
+# graph); "deliver-graph-outbox" applies the outbox (curation edits, erasures, deletions).
 CELERY_BEAT_SCHEDULE = {
     "retrain-when-enough-new-data": {"task": "kms.recs.tasks.maybe_retrain", "schedule": 3600.0},
     "flush-graph-outbox": {"task": "kms.knowledge.tasks.flush_graph_outbox", "schedule": 30.0},
     "dispatch-pending-jobs": {"task": "kms.knowledge.tasks.dispatch_pending_jobs", "schedule": 30.0},
+    "deliver-graph-outbox": {"task": "kms.curation.tasks.deliver_graph_outbox", "schedule": 15.0},
 }
+# Threads per worker process for torch (set after the fork; torch in a prefork parent hangs the children).
+KMS_TORCH_THREADS = max(1, int(os.environ.get("KMS_TORCH_THREADS", "1")))
+# The periodic retrain runs when at least this many new events or curated facts arrived.
+KMS_RETRAIN_MIN_NEW = int(os.environ.get("KMS_RETRAIN_MIN_NEW", "500"))
 
 # --- Graph store ------------------------------------------------------------------------------
 KMS_GRAPH = {
@@ -116,11 +123,24 @@ KMS_GRAPH = {
     "DATABASE": os.environ.get("NEO4J_DATABASE", "") or None,
     "LOCAL_ROOT": DATA_DIR / "arcadedb",
     "BATCH_SIZE": int(os.environ.get("KMS_GRAPH_BATCH_SIZE", "500")),
+    # JVM options of the local ArcadeDB server; None: graph.server.DEFAULT_JAVA_OPTS (serial GC)
+    "JAVA_OPTS": os.environ.get("KMS_ARCADEDB_JAVA_OPTS") or None,
 }
-KMS_MODELS_DIR = DATA_DIR / "models"
+KMS_MODELS_DIR = DATA_DIR / "models"  # model versions (one directory each)
+KMS_NLP_DIR = DATA_DIR / "nlp"  # trained NLP artefacts (manage.py train_nlp)
 # Load shedding (kms/shedding.py): a request that waited longer than this in the server's queue
 # is answered 503 + Retry-After at once; 0 turns it off.
 KMS_QUEUE_DEADLINE_MS = float(os.environ.get("KMS_QUEUE_DEADLINE_MS", "2000"))
+# Threads per gunicorn worker (gunicorn.conf.py reads it from here).
+GUNICORN_THREADS = int(os.environ.get("GUNICORN_THREADS", "4"))
+
+# --- API access ---------------------------------------------------------------------------------
+# Catalogue reads (products, search, popular, similar, the product graph) are open to anyone
+# unless KMS_PUBLIC_READ=0; customer data (users, a user's details, events and
+# recommendations, personalised search, user nodes of the graph) needs a read key unless
+# KMS_PUBLIC_CUSTOMER_READ=1. Writes always need a write key.
+KMS_PUBLIC_READ = env_bool("KMS_PUBLIC_READ", True)
+KMS_PUBLIC_CUSTOMER_READ = env_bool("KMS_PUBLIC_CUSTOMER_READ", False)
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -52,7 +52,7 @@ def queued_seconds(value: str, now: float) -> float | None:
 class QueueDeadlineMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        self.deadline = float(getattr(settings, "KMS_QUEUE_DEADLINE_MS", 2000)) / 1000.0
+        self.deadline = settings.KMS_QUEUE_DEADLINE_MS / 1000.0
 
     def __call__(self, request):
         value = request.META.get("HTTP_X_REQUEST_START")

@@ -21,7 +21,9 @@ for _ in $(seq 1 120); do
   curl -fs "http://127.0.0.1:$PORT/health/live" >/dev/null 2>&1 && break
   sleep 0.5
 done
-CURL="curl -s 'http://127.0.0.1:$PORT/api/v1/users/0/recommendations?k=20'"
+# A user's recommendations are customer data: they need a key (a read key is enough).
+KEY=$($PY manage.py create_api_key demo --scope read 2>/dev/null)
+CURL="curl -s -H 'Authorization: Api-Key $KEY' 'http://127.0.0.1:$PORT/api/v1/users/0/recommendations?k=20'"
 echo
 echo "Recommendations for user 0:"
 echo "  $CURL"

@@ -54,18 +54,23 @@ def graph_store(graph_config):
 
 @pytest.fixture
 def kms_graph(graph_config, settings):
-    """Point the Django side at the test graph server, empty, with tasks run eagerly."""
+    """Point the Django side at the test graph server, empty, with tasks run eagerly; afterwards
+    the settings (pytest-django), Celery's eager flag and the process's graph store are restored."""
     from kms.celery import app
     from kms.graphstore import get_graph_store, reset_graph_store
 
     settings.KMS_GRAPH = {**settings.KMS_GRAPH, "URI": graph_config.uri, "USER": graph_config.user,
                           "PASSWORD": graph_config.password, "DATABASE": graph_config.database}
+    eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     reset_graph_store()
     store = get_graph_store()
     store.clear()
-    yield store
-    reset_graph_store()
+    try:
+        yield store
+    finally:
+        app.conf.task_always_eager = eager
+        reset_graph_store()
 
 
 @pytest.fixture
@@ -85,3 +90,33 @@ from tests.slices import _scientific_slice  # noqa: E402
 @pytest.fixture(scope="session")
 def scientific_slice():
     return _scientific_slice
+
+
+# --- API clients (anonymous, and with a key of each scope) ---------------------------------------
+@pytest.fixture
+def anon_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def _client_with(scope: str):
+    from rest_framework.test import APIClient
+
+    from kms.api.models import ApiKey
+
+    key, secret = ApiKey.issue(f"test-{scope}", scope)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    client.key, client.secret = key, secret
+    return client
+
+
+@pytest.fixture
+def read_client(db):
+    return _client_with("read")
+
+
+@pytest.fixture
+def write_client(db):
+    return _client_with("write")

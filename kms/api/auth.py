@@ -77,15 +77,30 @@ def can_write(request) -> bool:
     return bool(user and user.is_authenticated and user.is_staff)
 
 
+def reads_customer_data(request, view) -> bool:
+    """Whether this read shows data about the shop's customers (a view's ``customer_data``:
+    True, or a method of the request for views where it depends on the parameters)."""
+    marked = getattr(view, "customer_data", False)
+    return bool(marked(request) if callable(marked) else marked)
+
+
+def may_read_customer_data(request) -> bool:
+    return settings.KMS_PUBLIC_CUSTOMER_READ or bool(request.user and request.user.is_authenticated)
+
+
 class ReadOnlyOrWriteScope(permissions.BasePermission):
-    """Reads: anyone if KMS_PUBLIC_READ (default) else any key/session; writes: write keys or staff."""
+    """Reads of customer data (users, their events, their recommendations): any key or session
+    unless KMS_PUBLIC_CUSTOMER_READ; other reads (catalogue, search, popular, similar, the
+    product graph): anyone if KMS_PUBLIC_READ (default), else any key or session; writes: write
+    keys or staff."""
 
     message = "writes need an API key with the write scope"
 
     def has_permission(self, request, view):
         if request.method in permissions.SAFE_METHODS:
-            return getattr(settings, "KMS_PUBLIC_READ", True) or bool(
-                request.user and request.user.is_authenticated)
+            if reads_customer_data(request, view):
+                return may_read_customer_data(request)
+            return settings.KMS_PUBLIC_READ or bool(request.user and request.user.is_authenticated)
         return can_write(request)
 
 

@@ -12,8 +12,10 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Api-Key <secret>` (or the `X-API-Key: <secret>` header). Read keys may GET; "
-                               "writes need a key with the write scope."}
+                "description": "`Api-Key <secret>` (or the `X-API-Key: <secret>` header). Catalogue reads are "
+                               "open by default; customer data (users, their recommendations, personalised "
+                               "search, user nodes of the graph) needs a key, a read key may GET; writes "
+                               "need a key with the write scope."}
 
 
 ERRORS = {

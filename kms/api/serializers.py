@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from kms.catalogue.models import Product
 from kms.events.models import ShopUser
+from kms.events.services import EVENT_ID_MAX, ID_MAX
 
 MAX_K = 200
 
@@ -74,12 +75,12 @@ class ShopUserWrite(serializers.Serializer):
 class EventWrite(serializers.Serializer):
     """Documentation of an event body; validation is ``kms.events.services.clean_event``."""
 
-    user = serializers.CharField(max_length=128)
-    product = serializers.CharField(max_length=128)
+    user = serializers.CharField(max_length=ID_MAX)
+    product = serializers.CharField(max_length=ID_MAX)
     type = serializers.ChoiceField(choices=["view", "click", "cart", "purchase", "rating"], default="view")
     value = serializers.FloatField(required=False)
     timestamp = serializers.DateTimeField(required=False)
-    event_id = serializers.CharField(max_length=64, required=False)
+    event_id = serializers.CharField(max_length=EVENT_ID_MAX, required=False)
 
 
 class EventErrors(serializers.Serializer):
@@ -321,6 +322,7 @@ TRAIN_LIMITS = {"epochs": 1000, "seq_epochs": 1000, "dim": 512, "layers": 6, "pa
 
 class TrainQueued(serializers.Serializer):
     task_id = serializers.CharField()
+    version = serializers.IntegerField(help_text="the queued model version (GET /jobs/train/{version})")
     state = serializers.CharField()
     result = serializers.DictField(required=False, help_text="present when the task ran in-process")
 

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from kms.catalogue.models import Product
 from kms.catalogue.services import ProductValidationError, clean_product, delete_product, upsert_products
+from kms.curation.tasks import deliver_outbox_after_commit
 from kms.events.models import ShopUser
 from kms.events.services import delete_user_events, record_events, rename_user
 from kms.recs.services import forget_user
@@ -21,6 +22,7 @@ from kms.recs.models import ModelVersion
 from kms.search import search
 
 from . import serving
+from .auth import may_read_customer_data
 from . import serializers as api
 from .errors import NotFound, error_response
 from .parsers import JSONLinesParser, JSONParser, NDJSONParser
@@ -194,6 +196,7 @@ class ProductDetail(ApiView):
     @extend_schema(responses={204: None})
     def delete(self, request, product_id: str):
         delete_product(_product(product_id))
+        deliver_outbox_after_commit()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -228,6 +231,7 @@ class UserList(CheckedInput, generics.ListAPIView):
     parser_classes = PARSERS
     queryset = ShopUser.objects.all()
     schema = ApiSchema()
+    customer_data = True  # reading needs a key unless KMS_PUBLIC_CUSTOMER_READ (kms.api.auth)
 
     @extend_schema(request=api.ShopUserWrite, responses={201: api.ShopUserSerializer, 409: api.ErrorResponse})
     def post(self, request):
@@ -240,6 +244,8 @@ class UserList(CheckedInput, generics.ListAPIView):
 
 
 class UserDetail(ApiView):
+    customer_data = True
+
     @extend_schema(responses=api.ShopUserSerializer)
     def get(self, request, user_id: str):
         user = _user(user_id)
@@ -254,6 +260,7 @@ class UserDetail(ApiView):
                 return error_response("user exists", {"external_id": ["a user with this id exists"]},
                                       code="conflict", status_code=status.HTTP_409_CONFLICT)
             rename_user(user, data["external_id"])
+            deliver_outbox_after_commit()
         return Response(api.ShopUserSerializer(user).data)
 
     @extend_schema(request=api.ShopUserWrite, responses={200: api.ShopUserSerializer, 409: api.ErrorResponse})
@@ -267,15 +274,20 @@ class UserDetail(ApiView):
     @extend_schema(responses={204: None})
     def delete(self, request, user_id: str):
         forget_user(_user(user_id).external_id)
+        deliver_outbox_after_commit()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class UserEvents(ApiView):
+    customer_data = True
+
     @extend_schema(responses={200: api.DeletedResponse})
     def delete(self, request, user_id: str):
         """Erase the user's events from the database and the graph store (the user stays)."""
         _user(user_id)
-        return Response({"deleted": delete_user_events(user_id)})
+        deleted = delete_user_events(user_id)
+        deliver_outbox_after_commit()
+        return Response({"deleted": deleted})
 
 
 class EventList(ApiView):
@@ -291,6 +303,8 @@ class EventList(ApiView):
 
 
 class UserRecommendations(ApiView):
+    customer_data = True
+
     @extend_schema(parameters=[api.RecommendationQuery], responses=api.RecommendationResponse)
     def get(self, request, user_id: str):
         """Top-k for a user; an unknown user gets cold-start results, not an error."""
@@ -301,6 +315,9 @@ class UserRecommendations(ApiView):
 
 # --- search -------------------------------------------------------------------------------------
 class Search(ApiView):
+    def customer_data(self, request) -> bool:
+        return bool(request.query_params.get("user"))  # re-ranked by that user's history
+
     @extend_schema(parameters=[api.SearchQuery], responses=api.SearchResponse)
     def get(self, request):
         """Entities in the query (NLP), expanded through the graph, BM25 candidates, re-ranked for ``user``."""
@@ -341,6 +358,21 @@ def _graph_read(fn, *args, **kwargs):
         raise GraphUnavailable()
 
 
+class GraphView(ApiView):
+    """A user's node, and paths from or to one, are customer data; for a caller who may not read
+    customer data, answers leave user nodes out (a product's neighbours include its buyers)."""
+
+    def customer_data(self, request) -> bool:
+        uids = [self.kwargs.get("uid"), request.query_params.get("src"), request.query_params.get("dst")]
+        return any(isinstance(u, str) and u.startswith(USER_PREFIX) for u in uids)
+
+    def hides_users(self) -> bool:
+        return not may_read_customer_data(self.request)
+
+
+USER_PREFIX = "user:"
+
+
 def _entity_dict(e: Entity) -> dict:
     return {"uid": e.uid, "type": e.type, "name": e.name, "aliases": e.aliases, "status": e.status,
             "merged_into": e.merged_into.uid if e.merged_into_id else None}
@@ -360,7 +392,7 @@ class EntityList(ApiView):
         return Response([_entity_dict(e) for e in exact[:50]])
 
 
-class GraphNode(ApiView):
+class GraphNode(GraphView):
     @extend_schema(responses={200: api.NodeResponse, 503: api.ErrorResponse})
     def get(self, request, uid: str):
         """A node of the graph by uid (product:…, user:…, brand:…, category:…, material:…)."""
@@ -370,7 +402,7 @@ class GraphNode(ApiView):
         return Response({"uid": uid, "properties": props})
 
 
-class GraphNeighbours(ApiView):
+class GraphNeighbours(GraphView):
     @extend_schema(parameters=[api.NeighboursQuery], responses={200: api.NeighboursResponse, 503: api.ErrorResponse})
     def get(self, request, uid: str):
         q = _query(api.NeighboursQuery, request)
@@ -379,12 +411,13 @@ class GraphNeighbours(ApiView):
         def read(store, uid):
             if store.node(uid) is None:
                 raise NotFound("uid", uid)
-            return store.neighbours(uid, limit=q["limit"], rel_types=types)
+            rows = store.neighbours(uid, limit=q["limit"], rel_types=types)
+            return [r for r in rows if not str(r["uid"]).startswith(USER_PREFIX)] if self.hides_users() else rows
 
         return Response({"uid": uid, "neighbours": _graph_read(read, uid=uid)})
 
 
-class GraphPaths(ApiView):
+class GraphPaths(GraphView):
     @extend_schema(parameters=[api.PathQuery], responses={200: api.PathsResponse, 503: api.ErrorResponse})
     def get(self, request):
         """Shortest paths (up to ``max_hops`` relationships) between two nodes."""
@@ -394,7 +427,10 @@ class GraphPaths(ApiView):
             for name, uid in (("src", src), ("dst", dst)):
                 if store.node(uid) is None:
                     raise NotFound(name, uid)
-            return store.paths(src, dst, max_hops=q["max_hops"], limit=q["limit"])
+            paths = store.paths(src, dst, max_hops=q["max_hops"], limit=q["limit"])
+            if self.hides_users():
+                paths = [p for p in paths if not any(str(n["uid"]).startswith(USER_PREFIX) for n in p["nodes"])]
+            return paths
 
         return Response({"src": q["src"], "dst": q["dst"], "paths": _graph_read(read, src=q["src"], dst=q["dst"])})
 
@@ -446,17 +482,18 @@ class TrainingJobs(ApiView):
 
     @extend_schema(request=api.TrainRequest, responses={202: api.TrainQueued, 409: api.ErrorResponse})
     def post(self, request):
-        """Queue a training run (``kms.recs.tasks.train``); its progress is the newest model version."""
-        from kms.recs.tasks import train
+        """Queue a training run: a model version in state ``queued`` (``GET /jobs/train/{version}``
+        follows it), trained by the ``kms.recs.tasks.train`` task."""
+        from kms.recs.tasks import queue_training
 
         data = _body(api.TrainRequest, request) if request.data else {"params": {}}
         try:
-            result = train.delay(data["params"] or None)
+            version, task_id, result = queue_training(data["params"] or None)
         except Exception as exc:  # eager mode (no broker) runs it here; a failure is the job's, not the request's
             return error_response(f"training failed: {type(exc).__name__}: {exc}"[:500], code="training_failed",
                                   status_code=status.HTTP_409_CONFLICT)
-        body = {"task_id": result.id, "state": result.state.lower()}
-        if result.ready():
+        body = {"task_id": task_id, "version": version.pk, "state": result.state.lower() if result else "pending"}
+        if result is not None and result.ready():
             body["result"] = result.result
         return Response(body, status=status.HTTP_202_ACCEPTED)
 

@@ -160,10 +160,10 @@ def scientific_products(root: Path) -> list[dict]:
 
 
 def delete_product(product: Product) -> None:
-    """Delete a product (its facts and interactions cascade), then its graph node."""
-    from kms.graphstore import get_graph_store
+    """Delete a product (its facts and interactions cascade); its graph node goes through the
+    outbox, written in the same transaction (the caller has it delivered after the commit)."""
+    from kms.curation.models import OutboxEntry
 
-    uid = product.graph_uid
     with transaction.atomic():
+        OutboxEntry.add(OutboxEntry.Op.DELETE_PRODUCT, uid=product.graph_uid, external_id=product.external_id)
         product.delete()
-    get_graph_store().delete_node(uid)

@@ -12,10 +12,3 @@ class CurationConfig(AppConfig):
 
         # Groups need the permissions, which Django creates after migrating: do it post_migrate.
         post_migrate.connect(roles.setup_roles_after_migrate, sender=self)
-        # Periodic outbox delivery: registered here so the beat schedule lives with the app.
-        from kms.celery import app
-
-        app.conf.beat_schedule = {
-            **(app.conf.beat_schedule or {}),
-            "deliver-curation-outbox": {"task": "kms.curation.tasks.deliver_graph_outbox", "schedule": 15.0},
-        }

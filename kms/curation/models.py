@@ -47,15 +47,28 @@ class AuditEntry(models.Model):
 class OutboxEntry(models.Model):
     """A graph-store change written in the same transaction as the database edit it mirrors.
 
-    Delivery applies pending rows in id order and marks them done; every operation is
-    idempotent (MERGE on uids, or re-read from the database), so a row applied twice is harmless.
+    The one way kms changes the graph store outside ingestion's in-transaction write and the
+    event sweep: curation edits, product deletion, user erasure, user renames, event erasure.
+    Delivery (``kms.curation.services.deliver_outbox``, run by the ``deliver_graph_outbox``
+    task after the commit and from beat) applies pending rows in id order and marks them done;
+    every operation is idempotent (MERGE on uids, or re-read from the database), so a row
+    applied twice is harmless.
     """
 
     class State(models.TextChoices):
         PENDING = "pending"
         DONE = "done"
 
-    op = models.CharField(max_length=32)
+    class Op(models.TextChoices):
+        UPSERT_ENTITY = "upsert_entity"
+        MERGE_NODES = "merge_nodes"
+        DELETE_NODE = "delete_node"
+        SYNC_PRODUCTS = "sync_products"
+        DELETE_PRODUCT = "delete_product"  # node gone; a product re-created under the id is re-synced
+        ERASE_USERS = "erase_users"  # nodes gone; users now holding those ids are rebuilt from the database
+        DELETE_USER_EVENTS = "delete_user_events"  # INTERACTED edges gone; later events pushed again
+
+    op = models.CharField(max_length=32, choices=Op.choices)
     payload = models.JSONField(default=dict)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
     attempts = models.IntegerField(default=0)
@@ -68,3 +81,8 @@ class OutboxEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.op} ({self.state})"
+
+    @classmethod
+    def add(cls, op: str, **payload) -> "OutboxEntry":
+        """Record a graph change; call inside the transaction of the database change it mirrors."""
+        return cls.objects.create(op=cls.Op(op), payload=payload)

@@ -66,7 +66,7 @@ def _audit(user, action: str, summary: str, before: dict, after: dict, reason: s
 
 # --- outbox ------------------------------------------------------------------------------------
 def _enqueue(op: str, **payload) -> OutboxEntry:
-    return OutboxEntry.objects.create(op=op, payload=payload)
+    return OutboxEntry.add(op, **payload)
 
 
 def _enqueue_entity(entity: Entity) -> None:
@@ -119,20 +119,51 @@ def product_graph_rows(product_ids: Sequence[int]) -> tuple[list[Product], list[
 
 
 def _apply(store, entry: OutboxEntry) -> None:
-    p = entry.payload
-    if entry.op == "upsert_entity":
+    p, Op = entry.payload, OutboxEntry.Op
+    if entry.op == Op.UPSERT_ENTITY:
         store.upsert_nodes([{"uid": p["uid"], "props": p["props"]}])
-    elif entry.op == "merge_nodes":
+    elif entry.op == Op.MERGE_NODES:
         store.upsert_nodes([{"uid": p["keep"], "props": p.get("keep_props") or {}}])
         store.merge_nodes(p["keep"], p["drop"])
-    elif entry.op == "delete_node":
+    elif entry.op == Op.DELETE_NODE:
         store.delete_node(p["uid"])
-    elif entry.op == "sync_products":
-        products, nodes, rels = product_graph_rows(p["product_ids"])
-        if products:
-            store.replace_product_facts([x.graph_uid for x in products], nodes, rels, include_curated=True)
+    elif entry.op == Op.SYNC_PRODUCTS:
+        _sync_products(store, p["product_ids"])
+    elif entry.op == Op.DELETE_PRODUCT:
+        store.delete_node(p["uid"])
+        # The id may have been given to a new product before this row was delivered: the
+        # database is the truth, so that product's node, facts and events go back in.
+        again = list(Product.objects.filter(external_id=p["external_id"]).values_list("pk", flat=True))
+        if again:
+            _sync_products(store, again)
+            _push_again(Interaction.objects.filter(product_id__in=again))
+    elif entry.op == Op.ERASE_USERS:
+        # Erasure and renames: the nodes go, and whoever holds these ids now (a renamed user, a
+        # new user with an erased user's id) is rebuilt from their events in the database.
+        for uid in p["uids"]:
+            store.delete_node(uid)
+        _push_again(Interaction.objects.filter(user__external_id__in=p["external_ids"]))
+    elif entry.op == Op.DELETE_USER_EVENTS:
+        store.write("MATCH (u:User {uid: $uid})-[e:INTERACTED]->() DELETE e", uid=p["uid"])
+        _push_again(Interaction.objects.filter(user__external_id=p["external_id"]))  # recorded since
     else:
         raise ValueError(f"unknown outbox operation {entry.op!r}")
+
+
+def _sync_products(store, product_ids: Sequence[int]) -> None:
+    products, nodes, rels = product_graph_rows(product_ids)
+    if products:
+        store.replace_product_facts([x.graph_uid for x in products], nodes, rels, include_curated=True)
+
+
+def _push_again(interactions) -> None:
+    """Write these interactions to the graph store again (the event sweep's idempotent write)."""
+    from kms.events.services import push_interactions_to_graph
+
+    ids = list(interactions.values_list("id", flat=True))
+    if ids:
+        Interaction.objects.filter(id__in=ids).update(in_graph=False)
+        push_interactions_to_graph(ids)
 
 
 @dataclass

@@ -19,6 +19,8 @@ from .models import Interaction, ShopUser
 
 log = logging.getLogger(__name__)
 EVENT_TYPES = {t.value for t in Interaction.Type}
+ID_MAX = 128  # user and product ids (ShopUser.external_id, Product.external_id)
+EVENT_ID_MAX = Interaction._meta.get_field("event_id").max_length  # 64: longer ids are refused, never cut
 
 
 @dataclass
@@ -53,10 +55,10 @@ def _timestamp(value) -> datetime | None:
     return None
 
 
-def _id(value) -> str | None:
+def _id(value, max_length: int = ID_MAX) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if isinstance(value, str) and 0 < len(value.strip()) <= 128 and "\x00" not in value:
+    if isinstance(value, str) and 0 < len(value.strip()) <= max_length and "\x00" not in value:
         return value.strip()
     return None
 
@@ -71,9 +73,9 @@ def clean_event(record) -> tuple[dict | None, dict]:
     ts = _timestamp(record.get("timestamp"))
     value = record.get("value", 1.0)
     if user is None:
-        errors["user"] = "is required (string id, ≤128 characters)"
+        errors["user"] = f"is required (string id, ≤{ID_MAX} characters)"
     if product is None:
-        errors["product"] = "is required (string id, ≤128 characters)"
+        errors["product"] = f"is required (string id, ≤{ID_MAX} characters)"
     if not isinstance(etype, str) or etype not in EVENT_TYPES:
         errors["type"] = f"must be one of {sorted(EVENT_TYPES)}"
     if ts is None:
@@ -81,13 +83,15 @@ def clean_event(record) -> tuple[dict | None, dict]:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e6:
         errors["value"] = "must be a finite number"
     event_id = record.get("event_id")
-    if event_id is not None and _id(event_id) is None:
-        errors["event_id"] = "must be a string id, ≤64 characters"
+    if event_id is not None:
+        event_id = _id(event_id, EVENT_ID_MAX)
+        if event_id is None:
+            errors["event_id"] = f"must be a string id, ≤{EVENT_ID_MAX} characters"
     if errors:
         return None, errors
     if event_id is None:
         event_id = hashlib.sha1(f"{user}|{product}|{etype}|{ts.isoformat()}".encode()).hexdigest()
-    return {"event_id": str(event_id)[:64], "user": user, "product": product, "type": etype,
+    return {"event_id": event_id, "user": user, "product": product, "type": etype,
             "value": float(value), "timestamp": ts}, {}
 
 
@@ -214,23 +218,28 @@ def push_interactions_to_graph(interaction_ids: Sequence[int] | None = None, bat
 
 
 def delete_user_events(external_id: str) -> int:
-    """Remove a user's events from the database and the graph store."""
-    from kms.graphstore import get_graph_store
+    """Remove a user's events from the database; the graph's go through the outbox, written in
+    the same transaction (the caller has it delivered after the commit)."""
+    from kms.curation.models import OutboxEntry
 
     user = ShopUser.objects.filter(external_id=external_id).first()
     if user is None:
         return 0
-    n, _ = user.interactions.all().delete()
-    get_graph_store().write("MATCH (u:User {uid: $uid})-[e:INTERACTED]->() DELETE e", uid=user.graph_uid)
+    with transaction.atomic():
+        n, _ = user.interactions.all().delete()
+        OutboxEntry.add(OutboxEntry.Op.DELETE_USER_EVENTS, uid=user.graph_uid, external_id=external_id)
     return n
 
 
 def rename_user(user: ShopUser, external_id: str) -> ShopUser:
-    from kms.graphstore import get_graph_store
+    """Give a user a new id; in the graph the old node goes and the user's events are written
+    again under the new one (through the outbox, like every graph change after a commit)."""
+    from kms.curation.models import OutboxEntry
 
-    old = user.graph_uid
-    user.external_id = external_id
-    user.save(update_fields=["external_id"])
-    get_graph_store().write("MATCH (u:User {uid: $old}) SET u.uid = $new, u.external_id = $ext",
-                            old=old, new=user.graph_uid, ext=external_id)
+    old_uid, old_id = user.graph_uid, user.external_id
+    with transaction.atomic():
+        user.external_id = external_id
+        user.save(update_fields=["external_id"])
+        OutboxEntry.add(OutboxEntry.Op.ERASE_USERS, uids=[old_uid, user.graph_uid],
+                        external_ids=[old_id, external_id])
     return user

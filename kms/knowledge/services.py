@@ -52,7 +52,7 @@ def knowledge_version() -> tuple:
 
 
 def nlp_dir() -> Path:
-    return Path(getattr(settings, "KMS_NLP_DIR", settings.DATA_DIR / "nlp"))
+    return Path(settings.KMS_NLP_DIR)
 
 
 def current_ner_dir() -> Path | None:

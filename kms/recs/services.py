@@ -46,15 +46,13 @@ def training_data(graph: ExportedGraph) -> InteractionData:
 
 
 def start_training(params: dict | None = None) -> ModelVersion:
-    """Register a queued version and hand it to the training queue (or train now without a broker)."""
+    """Register a queued version for ``train_model(version_id=…)``; the caller enqueues it
+    (``kms.recs.tasks.queue_training``). A redelivered task then trains this same version. The
+    version records its preset (the default unless ``params`` name one)."""
     from recommender.presets import DEFAULT_PRESET, PRESET_KEY
 
-    from .tasks import train
-
-    version = ModelVersion.objects.create(state=ModelVersion.State.QUEUED,
-                                          params={PRESET_KEY: DEFAULT_PRESET, **(params or {})})
-    transaction.on_commit(lambda: train.delay(version_id=version.pk))
-    return version
+    return ModelVersion.objects.create(state=ModelVersion.State.QUEUED,
+                                       params={PRESET_KEY: DEFAULT_PRESET, **(params or {})})
 
 
 def train_model(params: dict | None = None, activate: bool = True, version_id: int | None = None) -> ModelVersion:
@@ -153,7 +151,7 @@ def new_data_since_last_training() -> int:
 
 def maybe_retrain(min_new: int | None = None) -> ModelVersion | None:
     """Periodic: retrain when enough new events or curated facts arrived since the last version."""
-    min_new = min_new if min_new is not None else int(getattr(settings, "KMS_RETRAIN_MIN_NEW", 500))
+    min_new = min_new if min_new is not None else settings.KMS_RETRAIN_MIN_NEW
     if new_data_since_last_training() < min_new:
         return None
     return train_model(active_version().params if active_version() else None)
@@ -424,18 +422,21 @@ def similar_products(external_id: str, k: int = 20) -> dict:
 
 
 def forget_user(external_id: str) -> dict:
-    """Erase a user: database rows, graph node and edges, and every stored model artefact
+    """Erase a user: database rows, graph node and edges (outbox), and every stored model artefact
     (so precomputed recommendations and the data models were trained on no longer hold them)."""
     from recommender.privacy import scrub_user
 
-    from kms.graphstore import get_graph_store
+    from kms.curation.models import OutboxEntry
 
     uid = f"user:{external_id}"
-    user = ShopUser.objects.filter(external_id=external_id).first()
-    events = user.interactions.count() if user else 0
-    if user:
-        user.delete()  # cascades to the interactions
-    get_graph_store().write("MATCH (u:User {uid: $uid}) DETACH DELETE u", uid=uid)
+    with transaction.atomic():
+        user = ShopUser.objects.filter(external_id=external_id).first()
+        events = user.interactions.count() if user else 0
+        if user:
+            user.delete()  # cascades to the interactions
+        # The graph node and edges go through the outbox, so a graph-store outage delays the
+        # erasure but cannot lose it (the caller has it delivered after the commit).
+        OutboxEntry.add(OutboxEntry.Op.ERASE_USERS, uids=[uid], external_ids=[external_id])
     scrubbed = [v.pk for v in ModelVersion.objects.exclude(path="") if Path(v.path).exists() and scrub_user(v.path, uid)]
     index_cache.clear()
     return {"user": external_id, "events_deleted": events, "model_versions_scrubbed": scrubbed}

@@ -71,6 +71,7 @@ class RetrieveTests(APIResourceTest):
 
 
 class CreateTests(APIResourceTest):
+    model = None                     # the Django model a create stores
     create_data: list[dict] = []
     create_status = 201
     invalid_create: tuple[dict, str] = ({}, "")  # a body and the field it must be blamed on
@@ -78,10 +79,24 @@ class CreateTests(APIResourceTest):
     def created_ids(self) -> list[str]:
         return [d[self.id_field] for d in self.create_data]
 
+    def expected_fields(self, data: dict) -> dict:
+        """The model fields a create body must end up as (override where the API renames)."""
+        return data
+
+    def assertInstanceEqual(self, instance, data: dict) -> None:
+        """NetBox's check: every field of the request is what the database holds."""
+        expected = self.expected_fields(data)
+        stored = {name: getattr(instance, name) for name in expected}
+        assert stored == expected, f"{type(instance).__name__} stored {stored}, sent {expected}"
+
     def test_create(self, write_client):
+        before = self.model.objects.count()
         for data in self.create_data:
             response = write_client.post(self.list_url, data, format="json")
             assert response.status_code == self.create_status, response.content
+        assert self.model.objects.count() == before + len(self.create_data)
+        for data in self.create_data:
+            self.assertInstanceEqual(self.model.objects.get(**{self.id_field: data[self.id_field]}), data)
         for obj_id in self.created_ids():
             assert write_client.get(self.url_for(obj_id)).status_code == 200
 

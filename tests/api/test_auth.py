@@ -81,3 +81,46 @@ def test_per_key_rate_limit(settings, read_client, write_client):
         api_settings.reload()
         ApiKeyRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
         cache.clear()
+
+
+CUSTOMER_READS = ["/api/v1/users", "/api/v1/users/u1", "/api/v1/users/u1/recommendations?k=3",
+                  "/api/v1/search?q=staples&user=u1", "/api/v1/graph/nodes/user:u1",
+                  "/api/v1/graph/nodes/user:u1/neighbours", "/api/v1/graph/paths?src=user:u1&dst=product:p1"]
+CATALOGUE_READS = ["/api/v1/products", "/api/v1/products/p1", "/api/v1/products/p1/similar", "/api/v1/popular",
+                   "/api/v1/search?q=staples", "/api/v1/graph/entities?name=acme", "/api/v1/jobs/train"]
+
+
+@pytest.fixture
+def shopper(kms_graph):
+    from kms.catalogue.services import upsert_products
+    from kms.events.services import record_events
+
+    upsert_products([{"external_id": "p1", "title": "Acme staples", "brand": "Acme"}])
+    record_events([{"user": "u1", "product": "p1", "type": "purchase", "event_id": "u1-p1"}])
+    return kms_graph
+
+
+@pytest.mark.parametrize("url", CUSTOMER_READS)
+def test_customer_data_needs_a_key_by_default(shopper, anon_client, read_client, url):
+    anonymous = anon_client.get(url)
+    assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "not_authenticated"
+    assert read_client.get(url).status_code == 200, read_client.get(url).content
+
+
+@pytest.mark.parametrize("url", CATALOGUE_READS)
+def test_catalogue_reads_stay_public(shopper, anon_client, url):
+    assert anon_client.get(url).status_code == 200, anon_client.get(url).content
+
+
+def test_anonymous_product_neighbours_leave_the_buyers_out(shopper, anon_client, read_client):
+    url = "/api/v1/graph/nodes/product:p1/neighbours"
+    assert "user:u1" in {n["uid"] for n in read_client.get(url).json()["neighbours"]}
+    assert "user:u1" not in {n["uid"] for n in anon_client.get(url).json()["neighbours"]}
+
+
+def test_the_settings_open_or_close_each_kind(shopper, anon_client, settings):
+    settings.KMS_PUBLIC_CUSTOMER_READ = True
+    assert anon_client.get("/api/v1/users/u1").status_code == 200
+    settings.KMS_PUBLIC_CUSTOMER_READ, settings.KMS_PUBLIC_READ = False, False
+    assert anon_client.get("/api/v1/products").status_code == 401
+    assert anon_client.get("/api/v1/ping").status_code == 401

@@ -1,15 +1,10 @@
 """A product posted through the API is searchable, and recommendable as a cold-start item, within
 seconds of its ingestion job finishing. Needs the NLP pipeline (ingestion) and a trained model."""
 import dataclasses
-import importlib.util
 import time
 
 import pytest
 
-import nlp
-
-HAS_PIPELINE = hasattr(nlp, "build_pipeline")
-HAS_TRAINING = all(importlib.util.find_spec(m) for m in ("recommender.training", "recommender.serving"))
 NEW = {"external_id": "api-new-1", "title": "Stanley TRA709T Sharpshooter 9/16-Inch Heavy Duty Staples",
        "brand": "Stanley", "category_path": ["Industrial & Scientific", "Fasteners", "Collated Fasteners", "Staples"],
        "description": "Heavy duty narrow crown staples for TR150 staple guns."}
@@ -31,8 +26,6 @@ def _eventually(check, seconds: float = 15.0):
         time.sleep(0.25)
 
 
-@pytest.mark.xfail(not (HAS_PIPELINE and HAS_TRAINING), strict=False,
-                   reason="needs nlp.build_pipeline and recommender.training/serving, being written in parallel")
 @pytest.mark.django_db(transaction=True)
 def test_posted_product_searchable_and_recommendable(write_client, kms_graph, models_dir, scientific_slice):
     from kms.catalogue.services import upsert_products

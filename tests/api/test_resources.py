@@ -1,6 +1,9 @@
 """Every resource gets the generic suites of base.py."""
 import pytest
 
+from kms.catalogue.models import Product
+from kms.events.models import Interaction, ShopUser
+
 from .base import CreateTests, CRUDTests, ListTests, RetrieveTests
 
 
@@ -11,6 +14,7 @@ def _graph(kms_graph):
 
 
 class TestProducts(CRUDTests):
+    model = Product
     list_url = "/api/v1/products"
     detail_url = "/api/v1/products/{id}"
     brief_fields = ["external_id", "title", "brand", "category_path"]
@@ -22,6 +26,12 @@ class TestProducts(CRUDTests):
     create_status = 202
     invalid_create = ({"external_id": "x", "title": 42}, "title")
     update_data = {"title": "Renamed title"}
+
+    def expected_fields(self, data):
+        out = {"description": "", "brand": "", "category_path": [], "attributes": {}} | data
+        if "categories" in out:  # the comma-separated form of category_path
+            out["category_path"] = out.pop("categories").split(",")
+        return out
 
     def make_objects(self, n):
         from kms.catalogue.services import upsert_products
@@ -85,6 +95,7 @@ class TestProducts(CRUDTests):
 
 
 class TestUsers(CRUDTests):
+    model = ShopUser
     list_url = "/api/v1/users"
     detail_url = "/api/v1/users/{id}"
     brief_fields = ["external_id", "created_at"]
@@ -110,7 +121,7 @@ class TestUsers(CRUDTests):
         response = write_client.post(self.list_url, {"external_id": "u-0"}, format="json")
         assert response.status_code == 409 and "external_id" in response.json()["error"]["fields"]
 
-    def test_delete_user_events(self, write_client, kms_graph):
+    def test_delete_user_events(self, write_client, kms_graph, django_capture_on_commit_callbacks):
         from kms.catalogue.services import upsert_products
 
         upsert_products([{"external_id": "p1", "title": "t"}])
@@ -118,10 +129,13 @@ class TestUsers(CRUDTests):
         assert write_client.post("/api/v1/events", events, format="json").json()["created"] == 3
         assert write_client.get(self.url_for("u-9")).json()["events"] == 3
         assert kms_graph.count_relationships("INTERACTED") == 1
-        response = write_client.delete(self.url_for("u-9") + "/events")
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = write_client.delete(self.url_for("u-9") + "/events")
         assert response.status_code == 200 and response.json() == {"deleted": 3}
+        assert len(callbacks) == 1  # the outbox delivery task, sent after the commit
         assert write_client.get(self.url_for("u-9")).json()["events"] == 0
         assert kms_graph.count_relationships("INTERACTED") == 0
+        assert kms_graph.node("user:u-9") is not None  # the user stays
         assert write_client.delete(self.url_for("nobody") + "/events").status_code == 404
 
 
@@ -140,8 +154,31 @@ class TestEvents(CreateTests):
     def test_create(self, write_client):
         response = write_client.post(self.list_url, self.create_data, format="json")
         assert response.status_code == 202 and response.json()["created"] == 1
+        stored = Interaction.objects.select_related("user", "product").get()
+        sent = self.create_data[0]
+        assert (stored.user.external_id, stored.product.external_id, stored.type, stored.event_id, stored.value) \
+            == (sent["user"], sent["product"], sent["type"], sent["event_id"], 1.0)
         again = write_client.post(self.list_url, self.create_data, format="json")
         assert again.json() == {"created": 0, "duplicates": 1, "errors": []}
+
+    def test_event_id_limit_is_one_and_never_truncates(self, write_client):
+        """Two ids sharing their first 64 characters are two events or an error, never one event."""
+        from kms.events.models import Interaction
+
+        prefix = "x" * 64
+        response = write_client.post(self.list_url, [
+            {"user": "u1", "product": "p1", "event_id": prefix},
+            {"user": "u1", "product": "p1", "event_id": prefix + "-second"},
+        ], format="json")
+        assert response.status_code == 202, response.content
+        body = response.json()
+        assert body["created"] == 1 and body["duplicates"] == 0
+        assert body["errors"] == [{"index": 1, "errors": {"event_id": "must be a string id, ≤64 characters"}}]
+        assert list(Interaction.objects.values_list("event_id", flat=True)) == [prefix]
+        alone = write_client.post(self.list_url, {"user": "u1", "product": "p1", "event_id": prefix + "-third"},
+                                  format="json")
+        assert alone.status_code == 400 and "0.event_id" in alone.json()["error"]["fields"]
+        assert Interaction.objects.count() == 1
 
     def test_jsonl_events(self, write_client):
         lines = "\n".join(f'{{"user": "u{i}", "product": "p1", "event_id": "j{i}"}}' for i in range(3))
@@ -186,6 +223,19 @@ class TestTrainingJobs(ListTests, RetrieveTests):
     def test_bad_params_named(self, write_client):
         response = write_client.post(self.list_url, {"params": {"epochs": [1, 2]}}, format="json")
         assert response.status_code == 400 and "params" in response.json()["error"]["fields"]
+
+    def test_post_queues_a_version_and_sends_it_after_commit(self, write_client, django_capture_on_commit_callbacks):
+        from kms.recs.models import ModelVersion
+
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            response = write_client.post(self.list_url, {"params": {"epochs": 3}}, format="json")
+        assert response.status_code == 202, response.content
+        body = response.json()
+        version = ModelVersion.objects.get(pk=body["version"])
+        assert (version.state, version.params) == ("queued", {"epochs": 3})
+        assert body["state"] == "pending" and body["task_id"] and "result" not in body
+        assert len(callbacks) == 1  # train.apply_async(version_id=…) once the version is committed
+        assert write_client.get(self.url_for(body["version"])).json()["state"] == "queued"
 
     def test_train_refused_for_read_key(self, read_client):
         assert read_client.post(self.list_url, {}, format="json").status_code == 403

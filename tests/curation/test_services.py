@@ -194,7 +194,7 @@ def test_periodic_task_delivers_the_outbox(catalogue, kms_graph, role_users):
     from kms.celery import app
     from kms.curation.tasks import deliver_graph_outbox
 
-    assert app.conf.beat_schedule["deliver-curation-outbox"]["task"] == "kms.curation.tasks.deliver_graph_outbox"
+    assert app.conf.beat_schedule["deliver-graph-outbox"]["task"] == "kms.curation.tasks.deliver_graph_outbox"
     services.set_fact_status(role_users["curator"], [catalogue["facts"]["p1_steel"].pk], Status.APPROVED)
     assert OutboxEntry.objects.filter(state="pending").count() == 1
     assert deliver_graph_outbox.delay().get()["delivered"] == 1

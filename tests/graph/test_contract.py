@@ -1,5 +1,6 @@
 """The graph-store contract, run on every reachable Bolt server (ArcadeDB always, Neo4j if set)."""
 import pytest
+from neo4j.exceptions import ConstraintError
 
 from graph.schema import checked_name, label_for_uid
 
@@ -28,7 +29,7 @@ def test_schema_is_idempotent(graph_store):
 
 def test_uniqueness_constraint_is_enforced(graph_store):
     graph_store.upsert_nodes([{"uid": "product:1", "props": {}}])
-    with pytest.raises(Exception):
+    with pytest.raises(ConstraintError):  # Neo.ClientError.Schema.ConstraintValidationFailed on both servers
         graph_store.write("CREATE (:Product {uid: 'product:1'})")
 
 

@@ -23,7 +23,7 @@ def _ingest_all() -> IngestionJob:
 
 
 @pytest.mark.django_db
-def test_product_text_to_recommendations(kms_graph, models_dir, scientific_slice, tmp_path, client):
+def test_product_text_to_recommendations(kms_graph, models_dir, scientific_slice, tmp_path, read_client):
     products, events = scientific_slice(150)
     path = tmp_path / "slice.jsonl"
     path.write_text("\n".join(json.dumps(p) for p in products)
@@ -63,7 +63,7 @@ def test_product_text_to_recommendations(kms_graph, models_dir, scientific_slice
 
     user = events[0]["user"]
     seen = {e["product"] for e in events if e["user"] == user}
-    body = client.get(f"/api/v1/users/{user}/recommendations?k=20").json()
+    body = read_client.get(f"/api/v1/users/{user}/recommendations?k=20").json()
     assert body["source"] == "model" and body["model_version"] == version.pk
     got = [item["product"] for item in body["items"]]
     assert len(got) == 20 and len(set(got)) == 20
@@ -72,11 +72,11 @@ def test_product_text_to_recommendations(kms_graph, models_dir, scientific_slice
     assert scores == sorted(scores, reverse=True)
 
     # an unknown user gets cold-start results, not an error
-    cold = client.get("/api/v1/users/nobody-yet/recommendations?k=5").json()
+    cold = read_client.get("/api/v1/users/nobody-yet/recommendations?k=5").json()
     assert len(cold["items"]) == 5 and cold["source"] != "model"
 
     # bad query parameters get a 4xx naming the field
-    bad = client.get(f"/api/v1/users/{user}/recommendations?k=0")
+    bad = read_client.get(f"/api/v1/users/{user}/recommendations?k=0")
     assert bad.status_code == 400 and "k" in bad.json()["error"]["fields"]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from kms.curation.services import deliver_outbox
 from kms.events.models import Interaction, ShopUser
 from kms.recs.services import forget_user, index_cache, recommend_for_user, train_model
 from tests.slices import ingest_slice
@@ -15,7 +16,7 @@ SMALL = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf"
 
 
 @pytest.mark.django_db
-def test_forget_user_everywhere(kms_graph, models_dir, client):
+def test_forget_user_everywhere(kms_graph, models_dir, read_client):
     products, events = ingest_slice(60)
     version = train_model(SMALL)
     victim = events[0]["user"]
@@ -25,6 +26,8 @@ def test_forget_user_everywhere(kms_graph, models_dir, client):
     assert uid in meta["user_ids"]
 
     summary = forget_user(victim)
+    assert kms_graph.node(uid) is not None  # the graph erasure waits in the outbox, for its task
+    assert deliver_outbox().delivered == 1
     assert summary["events_deleted"] == sum(e["user"] == victim for e in events)
     assert summary["model_versions_scrubbed"] == [version.pk]
     # database
@@ -51,6 +54,6 @@ def test_forget_user_everywhere(kms_graph, models_dir, client):
     assert all(float(r.abs().sum()) == 0.0 for r in rows(state["components"]))
     # serving: the precomputed list is gone; the user is now unknown (cold start)
     index_cache.clear()
-    body = client.get(f"/api/v1/users/{victim}/recommendations?k=5").json()
+    body = read_client.get(f"/api/v1/users/{victim}/recommendations?k=5").json()
     assert body["source"] != "model"
     assert forget_user(victim)["events_deleted"] == 0  # idempotent

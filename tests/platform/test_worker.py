@@ -31,14 +31,17 @@ def celery_worker_process(kms_graph, graph_config, settings, tmp_path):
         [sys.executable, "-m", "celery", "-A", "kms", "worker", "-Q", "celery,training", "-c", "1",
          "--pool", "prefork", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=env, stdout=open(tmp_path / "worker.log", "wb"), stderr=subprocess.STDOUT)
+    eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
-    yield proc
-    app.conf.task_always_eager = True
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        yield proc
+    finally:
+        app.conf.task_always_eager = eager
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -91,3 +94,46 @@ def test_posted_events_reach_graph_through_coalesced_worker_pushes(celery_worker
     assert kms_graph.count_relationships("INTERACTED") == len(pairs)
     pushes = log.count("push_pending_interactions[") // 2  # "received" + "succeeded" lines
     assert 1 <= pushes < len(burst) / 3, log[-3000:]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_post_jobs_train_is_trained_by_the_worker(celery_worker_process, kms_graph, scientific_slice, tmp_path):
+    """POST /jobs/train registers a queued version and the training task, run by a real worker
+    from the broker, trains and activates that same version (no second, orphan version)."""
+    from rest_framework.test import APIClient
+
+    from kms.api.models import ApiKey
+    from kms.catalogue.services import upsert_products
+    from kms.events.services import push_interactions_to_graph, record_events
+    from kms.knowledge.models import IngestionJob
+    from kms.knowledge.services import run_ingestion_job
+    from kms.recs.models import ModelVersion
+
+    products, events = scientific_slice(20)
+    upsert_products(products)
+    assert run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk).state == "done"
+    record_events(events, push_to_graph=False)
+    push_interactions_to_graph()
+    _, secret = ApiKey.issue("train-worker", "write")
+    client = APIClient(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    from tests.reliability.conftest import TINY_MODEL
+
+    tiny = {k: v for k, v in TINY_MODEL.items() if not isinstance(v, list)}  # the API takes scalars
+    response = client.post("/api/v1/jobs/train", {"params": tiny}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["state"] == "pending" and "result" not in body  # sent to the worker, not run here
+    finished = {ModelVersion.State.ACTIVE, ModelVersion.State.READY, ModelVersion.State.REJECTED,
+                ModelVersion.State.FAILED}
+    deadline = time.monotonic() + 300
+    while ModelVersion.objects.get(pk=body["version"]).state not in finished and time.monotonic() < deadline:
+        assert celery_worker_process.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+        time.sleep(0.5)
+    log = (tmp_path / "worker.log").read_text()
+    version = ModelVersion.objects.get(pk=body["version"])
+    assert version.state == ModelVersion.State.ACTIVE, (version.message, log[-3000:])
+    assert version.params == tiny and version.n_interactions > 0 and version.metrics
+    assert ModelVersion.objects.count() == 1
+    assert f"kms.recs.tasks.train[{body['task_id']}] succeeded" in log, log[-3000:]
+    detail = client.get(f"/api/v1/jobs/train/{version.pk}").json()
+    assert detail["state"] == "active" and detail["id"] == version.pk

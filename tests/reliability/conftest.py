@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform.conftest import _scientific_slice
+from tests.caches import clear_process_caches
+from tests.slices import _scientific_slice
 
 TINY_MODEL = {"components": ["popularity", "itemcf", "lightgcn"], "fusion": ["itemcf", "lightgcn"],
               "dim": 8, "layers": 1, "epochs": 4, "eval_every": 2, "patience": 1, "threads": 1, "seed": 0}
@@ -32,16 +33,6 @@ class World:
     def headers(self, who: str) -> dict[str, str]:
         secret = {"read": self.read_secret, "write": self.write_secret}.get(who)
         return {"Authorization": f"Api-Key {secret}"} if secret else {}
-
-
-def clear_process_caches() -> None:
-    from kms.api.auth import clear_key_cache
-    from kms.recs.services import popularity
-    from kms.recs.services import index_cache
-    from kms.search import search_index
-
-    for clear in (clear_key_cache, popularity.clear, search_index.clear, index_cache.clear):
-        clear()
 
 
 @pytest.fixture(scope="package")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -63,24 +62,17 @@ def test_enumeration_finds_the_writes():
     assert {("post", "products"), ("delete", "users"), ("post", "events"), ("post", "jobs")} <= found
 
 
-@pytest.fixture
-def no_training(monkeypatch):
-    """A write key's POST /jobs/train would train a model in the request (eager tasks)."""
-    from kms.recs import tasks
-
-    monkeypatch.setattr(tasks.train, "delay", lambda params: SimpleNamespace(
-        id="auth", state="PENDING", ready=lambda: False))
-
-
 @pytest.mark.parametrize("method, url", API_WRITES, ids=[f"{m.upper()} {u}" for m, u in API_WRITES])
-def test_write_needs_a_write_key(live, no_training, method, url):
+def test_write_needs_a_write_key(live, method, url):
     anonymous = getattr(_client(live, "anonymous"), method)(url, {}, format="json")
     assert anonymous.status_code in (401, 403), anonymous.content
     assert anonymous.json()["error"]["code"] in ("not_authenticated", "permission_denied")
     read = getattr(_client(live, "read"), method)(url, {}, format="json")
     assert read.status_code == 403 and read.json()["error"]["code"] == "permission_denied", read.content
     write = getattr(_client(live, "write"), method)(url, {}, format="json")
-    assert write.status_code not in (401, 403), write.content
+    # let through: handled (2xx), or refused for its body / unknown id (4xx), never a server error
+    assert write.status_code < 500 and write.status_code not in (401, 403), write.content
+    assert write.status_code < 400 or write.json()["error"]["code"] not in ("not_authenticated", "permission_denied")
 
 
 @pytest.mark.parametrize("method, url", API_WRITES[:3])

@@ -15,7 +15,7 @@ class Command(BaseCommand):
         if action == "stop":
             self.stdout.write("stopped" if stop_local_server(root) else "not running")
         else:
-            info = ensure_local_server(root) if action == "start" else None
+            info = ensure_local_server(root, java_opts=settings.KMS_GRAPH["JAVA_OPTS"]) if action == "start" else None
             if action == "status":
                 from graph.server import ServerInfo, _alive, port_open
                 import json

@@ -1,0 +1,10 @@
+"""The process caches a test may leave warm (one list, for every suite that resets them)."""
+
+
+def clear_process_caches() -> None:
+    from kms.api.auth import clear_key_cache
+    from kms.recs.services import index_cache, popularity
+    from kms.search import search_index
+
+    for clear in (clear_key_cache, popularity.clear, search_index.clear, index_cache.clear):
+        clear()
