@@ -22,7 +22,7 @@ import nlp
 from kms.catalogue.models import Product
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
-from .models import Entity, Fact, IngestionJob, Status
+from .models import CURATED, EXTRACTED, Entity, Fact, IngestionJob, Status
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list]) 
         nodes[p.graph_uid] = {"uid": p.graph_uid, "props": {
             "external_id": p.external_id, "title": p.title[:500], "name": p.title[:200], "brand": p.brand[:200]}}
         for f in facts_by_product.get(p.pk, []):
+            if f.status == Status.CANDIDATE:
+                continue  # under its relation's threshold: waits in the review queue, not in the graph
             e = f.entity
             if e.type == "CATEGORY" and e.uid not in nodes:  # its chain is in once its own node is
                 chain = _category_chain(e.uid.split(":", 1)[1], list(p.category_path))
@@ -354,7 +356,7 @@ class ChunkWriter:
             self._merges = merges
         entities = _ensure_entities(extracted_all, self.entities)
         ok_ids = [p.pk for p in ok]
-        curated = set(Fact.objects.filter(product_id__any=ok_ids).exclude(status=Status.AUTO)
+        curated = set(Fact.objects.filter(product_id__any=ok_ids, status__in=CURATED)
                       .values_list("product_id", "relation", "entity__uid"))
         new_facts: dict[int, list[FactRow]] = {p.pk: [] for p in ok}
         for p in ok:
@@ -366,7 +368,8 @@ class ChunkWriter:
                 rows.append(FactRow(
                     p.pk, f.relation, entity, "" if f.value is None else str(f.value)[:64], (f.unit or "")[:32],
                     f.field, f.start, f.end, (f.text or "")[:1000], f.extractor[:64],
-                    str(f.extractor_version)[:32], float(f.confidence)))
+                    str(f.extractor_version)[:32], float(f.confidence),
+                    Status.CANDIDATE if getattr(f, "status", Status.AUTO) == Status.CANDIDATE else Status.AUTO))
         nodes, rels = _graph_rows(ok, new_facts)
         return PreparedChunk(ok, failed, [f for fs in new_facts.values() for f in fs], nodes, rels,
                              [p.graph_uid for p in ok if p.extracted_hash])
@@ -408,7 +411,7 @@ class ChunkWriter:
             try:
                 with transaction.atomic():
                     ok_ids = [p.pk for p in ok]
-                    Fact.objects.filter(product_id__any=ok_ids, status=Status.AUTO).delete()
+                    Fact.objects.filter(product_id__any=ok_ids, status__in=EXTRACTED).delete()
                     _insert_facts(prepared.facts)
                     Product.objects.filter(pk__any=ok_ids).update(
                         extracted_hash=F("content_hash"), ingest_error="")
