@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from .measures import MEASURE_RE, UNITS, find_measures
+from .normalize import singular
 from .types import Fact
 
 AUTO, CANDIDATE = "auto", "candidate"
@@ -51,7 +52,7 @@ _FUNCTION_START = re.compile(r"^(?:and|or|but|nor|for|including|include|such|as|
                              r"between|inside|within|on|in|at|to|of|by|with|without|way)\b", re.I)
 _CLAUSE_VERB = re.compile(r"\b(?:is|are|was|were|be|been|not|where|which|who|you|your|it|its)\b", re.I)
 _FIT_CUE = re.compile(r"\bfits?\s+(?:\w+ly\s+)?(?:under|in|into|inside|through|around|on|over|"
-                      r"between|a|an|the|all|your|any)\b", re.I)
+                      r"between|all the way)\b", re.I)
 _COMPAT_CUE = re.compile(r"\b(?:compatible with|replacement for|replaces|for use with|works with|fits|fit)\b",
                          re.I)
 _CONTENTS = re.compile(r"\b(?:includes?|included|including|in the box|package|packing list|comes with|"
@@ -139,14 +140,16 @@ def attribute_cues(f: Fact, text: str, spans: list[tuple[int, int, str]]) -> lis
         out.append("condition")
     if (f.unit or "").lower() == "m" and _OHM_AFTER.match(after):
         out.append("mega_not_metre")
+    if re.search(r"\d,\s?$", before):  # "2, 000 psi", "2,79 mm": the number was cut in two
+        out.append("split_number")
     surface = text[f.start:f.end]
     m = MEASURE_RE.match(surface)
     if m:
         num = m.group("num")
-        if re.fullmatch(r"\d{4,}", num) and len(m.group("unit")) == 1:
-            out.append("code_not_measure")
+        if re.fullmatch(r"\d{4,}", num) and not re.match(r"[\d,]+[\s-]", surface):
+            out.append("code_not_measure")  # "10197A", "11726PK": a part code, not amps or a count
         frac = re.fullmatch(r"(\d+)/(\d+)", num)
-        if frac and int(frac.group(1)) > 2 * int(frac.group(2)):
+        if frac and (int(frac.group(1)) > 2 * int(frac.group(2)) or f.unit == "ga"):
             out.append("improper_fraction")
     if f.unit == "count" and f.value is not None and float(f.value) != int(float(f.value)):
         out.append("fractional_count")
@@ -158,13 +161,18 @@ def attribute_cues(f: Fact, text: str, spans: list[tuple[int, int, str]]) -> lis
     return out
 
 
-def model_cues(f: Fact, text: str, n_models: int) -> list[str]:
+def model_cues(f: Fact, text: str, n_models: int, model_tokens: list[str] = ()) -> list[str]:
     token = text[f.start:f.end] if text else f.text
     out = []
-    before, after = _before(text, f.start, 12), _after(text, f.end, 20)
-    body = _STANDARD_BODY.search(before)
-    if body and f.start > len(body.group(0)) + 1:
-        out.append("standard")
+    after = _after(text, f.end, 20)
+    # any mention of the token after a standards body's acronym ("ASTM A513" later in the title)
+    for m in re.finditer(rf"(?<![\w-]){re.escape(token)}(?![\w-])", text) if token else ():
+        body = _STANDARD_BODY.search(_before(text, m.start(), 12))
+        if body and m.start() > len(body.group(0)) + 1:
+            out.append("standard")
+            break
+    if any(token != other and token.lower() in other.lower() for other in model_tokens):
+        out.append("embedded_code")  # "UL1007" inside "22UL1007STRKIT": a series/standard, not the model
     if _SPEC_WORD_AFTER.match(after):
         out.append("spec_word_after")
     if _THREAD.match(token):
@@ -175,6 +183,8 @@ def model_cues(f: Fact, text: str, n_models: int) -> list[str]:
         out.append("measure_like")
     if _FOR_BEFORE.search(_before(text, f.start, 40)):
         out.append("for_target")
+    if re.fullmatch(r"\d+-?[A-Za-z]{3,}", token):  # "8-Channel", "1Msps", "25-Bag": a count or spec
+        out.append("number_word")
     if n_models >= 3:
         out.append("code_list")
     return out
@@ -193,6 +203,11 @@ def material_cues(f: Fact, text: str, n_materials: int) -> list[str]:
         out.append("part")
     if n_materials >= 3:
         out.append("material_list")
+    first = re.search(r",\s|\s[-–|]\s", text) if f.field == "title" else None
+    if first and f.start > first.start():
+        out.append("later_segment")  # after the title's first segment: a part's material, a variant
+    if f.field == "description" and re.search(r"\b(?:and|or) other\b", _after(text, f.end, 80), re.I):
+        out.append("generic_list")
     return out
 
 
@@ -217,14 +232,9 @@ def colour_cues(f: Fact, text: str, material_starts: set[int], colour_spans: lis
 
 
 def type_cues(f: Fact, text: str, product_text: dict) -> list[str]:
-    out = []
     if f.field == "categories":
-        depth = len([c for c in (product_text.get("categories") or []) if c])
-        if depth <= 2:
-            out.append("shallow_category")
-        if not _leaf_in_text(f.object_name, product_text):
-            out.append("leaf_not_in_text")
-        return out
+        return category_cues(f, product_text)
+    out = []
     cut = _CUT.search(text)
     if cut and f.start >= cut.start():
         out.append("after_for_with")
@@ -237,12 +247,17 @@ def type_cues(f: Fact, text: str, product_text: dict) -> list[str]:
 
 
 def category_cues(f: Fact, product_text: dict) -> list[str]:
+    """A category leaf (as category or product type) the product's own text does not bear out."""
     out = []
     parts = [c for c in (product_text.get("categories") or []) if c]
     if len(parts) <= 2:
         out.append("shallow_category")
-    if parts and not _leaf_in_text(parts[-1], product_text):
-        out.append("leaf_not_in_text")
+    leaf = parts[-1] if parts else f.object_name
+    head, words = _leaf_support(leaf, product_text)
+    if not head:
+        out.append("leaf_head_missing")
+    elif not words:
+        out.append("leaf_words_missing")
     return out
 
 
@@ -259,11 +274,23 @@ def brand_cues(f: Fact, text: str) -> list[str]:
     return out
 
 
-def _leaf_in_text(name: str, product_text: dict) -> bool:
-    words = [w for w in re.findall(r"[a-z0-9]+", (name or "").lower()) if len(w) > 2]
+def _stem(word: str) -> str:
+    return singular(word.lower())[:max(4, len(word) - 3)]
+
+
+def _leaf_support(leaf: str, product_text: dict) -> tuple[bool, bool]:
+    """(the leaf's head noun is in the title/description, all its words are), for the best of its
+    "&"/","-separated alternatives ("Masks & Shields")."""
     hay = f"{product_text.get('title', '')} {product_text.get('description', '')}".lower()
-    stems = {w[:-1] if w.endswith("s") else w for w in words}
-    return any(re.search(rf"\b{re.escape(s)}", hay) for s in stems)
+    head_ok = words_ok = False
+    for alt in re.split(r"\s*(?:&|,|\band\b)\s*", leaf or ""):
+        words = [w for w in re.findall(r"[A-Za-z0-9]+", alt) if len(w) > 2]
+        if not words:
+            continue
+        present = [bool(re.search(rf"\b{re.escape(_stem(w))}", hay)) for w in words]
+        head_ok = head_ok or present[-1]
+        words_ok = words_ok or all(present)
+    return head_ok, words_ok
 
 
 def field_text(product_text: dict, f: Fact) -> str:
@@ -281,6 +308,8 @@ def product_cues(facts: list[Fact], product_text: dict) -> list[list[str]]:
         if f.relation == "HAS_ATTRIBUTE":
             spans.setdefault(f.field, []).append((f.start, f.end, (f.object_key or "").split("-", 1)[0]))
     n_models = sum(f.relation == "HAS_MODEL_NUMBER" for f in facts)
+    model_tokens = [texts["title"][f.start:f.end] for f in facts if f.relation == "HAS_MODEL_NUMBER"
+                    and f.field == "title"]
     n_materials = sum(f.relation == "MADE_OF" and f.field == "title" for f in facts)
     material_starts = {f.start for f in facts if f.relation == "MADE_OF" and f.field == "title"}
     colour_spans = [(f.start, f.end) for f in facts if f.relation == "HAS_COLOR" and f.field == "title"]
@@ -295,7 +324,7 @@ def product_cues(facts: list[Fact], product_text: dict) -> list[list[str]]:
         elif r == "HAS_ATTRIBUTE":
             c = attribute_cues(f, text, spans.get(f.field, []))
         elif r == "HAS_MODEL_NUMBER":
-            c = model_cues(f, text, n_models)
+            c = model_cues(f, text, n_models, model_tokens)
         elif r == "MADE_OF":
             c = material_cues(f, text, n_materials)
         elif r == "HAS_COLOR":
@@ -315,36 +344,79 @@ def product_cues(facts: list[Fact], product_text: dict) -> list[list[str]]:
 
 # --- the calibrated acceptor --------------------------------------------------------------------
 def group_keys(f: Fact, cue_names: list[str]) -> list[str]:
-    """From the most specific group to the relation as a whole."""
+    """From the most specific group to the relation as a whole (``cue_names``: the active cues)."""
     source = "structured" if f.field in ("brand", "categories") else f.field
     cue = "cue" if cue_names else "clean"
     return [f"{f.relation}|{source}|{f.object_type}|{cue}", f"{f.relation}|{source}|{cue}",
             f"{f.relation}|{cue}", f.relation]
 
 
+def select_cues(examples: list[tuple[Fact, list[str], bool]], margin: float = 0.05,
+                min_seen: int = 3) -> dict[str, list[str]]:
+    """Per relation, the cues that the labelled facts do not contradict.
+
+    Every cue is designed as a sign of error; one is switched off for a relation when at least
+    ``min_seen`` labelled facts show it and they are correct about as often as (or more often than)
+    the relation's facts without it. Cues never seen stay on."""
+    seen: dict[tuple[str, str], list[int]] = {}
+    for f, cue_names, ok in examples:
+        for c in cue_names:
+            seen.setdefault((f.relation, c), [0, 0])
+            seen[(f.relation, c)][0] += ok
+            seen[(f.relation, c)][1] += 1
+    off: dict[str, list[str]] = {}
+    for (relation, c), (k, n) in sorted(seen.items()):
+        rest = [ok for f, cue_names, ok in examples if f.relation == relation and c not in cue_names]
+        base = (sum(rest) + 1) / (len(rest) + 2)
+        if n >= min_seen and (k + 1) / (n + 2) >= base - margin:
+            off.setdefault(relation, []).append(c)
+    return off
+
+
 @dataclass
 class Acceptor:
-    """Per-group counts of correct / judged facts and per-relation thresholds."""
+    """Per-group counts of correct / judged facts, the cues learned to be uninformative per
+    relation, and per-relation thresholds."""
 
     counts: dict[str, list[float]] = field(default_factory=dict)  # group -> [correct, judged]
     thresholds: dict[str, float] = field(default_factory=dict)
+    cues_off: dict[str, list[str]] = field(default_factory=dict)
     version: str = "untrained"
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[Fact, list[str], bool]], thresholds: Optional[dict] = None,
             version: str = "fitted") -> "Acceptor":
         """``examples``: (fact, its cues, judged correct). Partial counts as not correct."""
-        counts: dict[str, list[float]] = {}
+        examples = list(examples)
+        off = select_cues(examples)
+        acceptor = cls(thresholds=dict(thresholds or {}), cues_off=off, version=version)
         for f, cue_names, ok in examples:
-            for key in group_keys(f, cue_names):
-                c = counts.setdefault(key, [0.0, 0.0])
+            for key in group_keys(f, acceptor.active(f.relation, cue_names)):
+                c = acceptor.counts.setdefault(key, [0.0, 0.0])
                 c[0] += 1.0 if ok else 0.0
                 c[1] += 1.0
-        return cls(counts=counts, thresholds=dict(thresholds or {}), version=version)
+        return acceptor
+
+    def with_feedback(self, examples: Iterable[tuple[Fact, list[str], bool]], weight: float = 1.0,
+                      version: str = "feedback") -> "Acceptor":
+        """A new acceptor: these counts plus curators' decisions (approved = correct, rejected =
+        wrong), each counted ``weight`` times. The learned cue switches are kept."""
+        new = Acceptor(counts={k: list(v) for k, v in self.counts.items()}, thresholds=dict(self.thresholds),
+                       cues_off={k: list(v) for k, v in self.cues_off.items()}, version=version)
+        for f, cue_names, ok in examples:
+            for key in group_keys(f, new.active(f.relation, cue_names)):
+                c = new.counts.setdefault(key, [0.0, 0.0])
+                c[0] += weight if ok else 0.0
+                c[1] += weight
+        return new
+
+    def active(self, relation: str, cue_names: list[str]) -> list[str]:
+        off = self.cues_off.get(relation, ())
+        return [c for c in cue_names if c not in off]
 
     def confidence(self, f: Fact, cue_names: list[str]) -> Optional[float]:
         """Smoothed share of correct facts in the fact's group; None when its relation was never judged."""
-        keys = group_keys(f, cue_names)
+        keys = group_keys(f, self.active(f.relation, cue_names))
         rate = None
         for key in reversed(keys):  # coarse to fine: each level is shrunk towards its parent
             c = self.counts.get(key)
@@ -352,7 +424,7 @@ class Acceptor:
                 continue
             if rate is None:
                 rate = (c[0] + 1.0) / (c[1] + 2.0)
-            elif c[1] >= MIN_GROUP or key == keys[-1]:
+            elif c[1] >= MIN_GROUP:
                 rate = (c[0] + PRIOR_WEIGHT * rate) / (c[1] + PRIOR_WEIGHT)
         return rate
 
@@ -371,12 +443,14 @@ class Acceptor:
         return facts
 
     def to_dict(self) -> dict:
-        return {"version": self.version, "thresholds": self.thresholds, "counts": self.counts}
+        return {"version": self.version, "thresholds": self.thresholds, "counts": self.counts,
+                "cues_off": self.cues_off}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Acceptor":
         return cls(counts={k: list(v) for k, v in data.get("counts", {}).items()},
-                   thresholds=dict(data.get("thresholds", {})), version=data.get("version", "fitted"))
+                   thresholds=dict(data.get("thresholds", {})), cues_off=dict(data.get("cues_off", {})),
+                   version=data.get("version", "fitted"))
 
     def save(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

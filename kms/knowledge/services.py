@@ -64,17 +64,72 @@ def current_ner_dir() -> Path | None:
     return None
 
 
-def train_nlp_models(n_iter: int = 6, seed: int = 0, log=print) -> dict:
+def train_nlp_models(n_iter: int = 6, seed: int = 0, log=print, acceptor_only: bool = False) -> dict:
     """Train the NER, brand and category models on the catalogue (weak supervision from its
-    structured fields), save a versioned artefact and make ingestion use it from now on."""
+    structured fields) and refit the fact acceptor with the curators' decisions; save a versioned
+    artefact and make ingestion use it from now on. ``acceptor_only`` refits only the acceptor
+    (the current artefact's other models are copied into the new version)."""
+    import shutil
+
     from nlp.training import train_ner
 
     version = timezone.now().strftime("ner-%Y%m%d-%H%M%S")
     out = nlp_dir() / version
-    products = [product_text(p) for p in Product.objects.all().iterator()]
-    scores = train_ner(products, out, n_iter=n_iter, seed=seed, log=log)
+    if acceptor_only:
+        current = current_ner_dir()
+        if current is not None:
+            shutil.copytree(current, out)
+        out.mkdir(parents=True, exist_ok=True)
+        scores: dict = {}
+    else:
+        products = [product_text(p) for p in Product.objects.all().iterator()]
+        scores = train_ner(products, out, n_iter=n_iter, seed=seed, log=log)
+    acceptor, n_curated = acceptor_from_curation()
+    acceptor.save(out / "acceptor.json")
     (nlp_dir() / "CURRENT").write_text(version)
-    return scores | {"artefact": version}
+    return scores | {"artefact": version, "curated_facts": n_curated}
+
+
+def curated_examples() -> list[tuple]:
+    """Curators' decisions as acceptor training data: (nlp Fact, its cues, approved?) for every
+    approved or rejected extracted fact, with cues computed against the product's other facts."""
+    from nlp.acceptance import product_cues
+
+    by_product: dict[int, list[Fact]] = {}
+    for f in (Fact.objects.filter(product__facts__status__in=CURATED).distinct()
+              .select_related("entity", "product").order_by("product_id", "id")):
+        by_product.setdefault(f.product_id, []).append(f)
+    out = []
+    for rows in by_product.values():
+        p = rows[0].product
+        text = {"title": p.title, "description": p.description, "brand": p.brand,
+                "categories": list(p.category_path)}
+        facts = [_as_nlp_fact(f) for f in rows]
+        for f, nf, cue_names in zip(rows, facts, product_cues(facts, text)):
+            if f.status in CURATED and f.extractor not in ("", "curator"):
+                out.append((nf, cue_names, f.status == Status.APPROVED))
+    return out
+
+
+def _as_nlp_fact(f: Fact) -> "nlp.Fact":
+    object_type, _, key = f.entity.uid.partition(":")
+    try:
+        value = float(f.value) if f.value else None
+    except ValueError:
+        value = None
+    return nlp.Fact(relation=f.relation, object_type=object_type.upper(), object_key=key,
+                    object_name=f.entity.name, value=value, unit=f.unit or None, field=f.field,
+                    start=f.start or 0, end=f.end or 0, text=f.text, extractor=f.extractor,
+                    confidence=f.confidence)
+
+
+def acceptor_from_curation() -> tuple["nlp.acceptance.Acceptor", int]:
+    """The shipped acceptor (fitted on the labelled calibration sample) plus curators' decisions."""
+    from nlp.acceptance import Acceptor
+
+    base = Acceptor.load() or Acceptor()
+    examples = curated_examples()
+    return base.with_feedback(examples, version=f"{base.version}+curated-{len(examples)}"), len(examples)
 
 
 def product_text(p: Product) -> nlp.ProductText:

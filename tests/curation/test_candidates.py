@@ -49,3 +49,26 @@ def test_portal_fact_list_omits_candidates_unless_asked(kms_graph, models_dir, c
     assert default.status_code == asked.status_code == 200
     assert cand.pk not in {r["fact"].pk for r in default.context["rows"]}
     assert cand.pk in {r["fact"].pk for r in asked.context["rows"]}
+
+
+def test_curators_decisions_train_the_next_acceptor(kms_graph, models_dir):
+    from nlp.acceptance import group_keys
+
+    from kms.knowledge.services import curated_examples, get_pipeline, train_nlp_models
+
+    product = _ingest()
+    cand = Fact.objects.filter(product=product, status=Status.CANDIDATE).first()
+    auto = Fact.objects.filter(product=product, status=Status.AUTO).first()
+    services.set_fact_status(None, [cand.pk], Status.APPROVED)
+    services.set_fact_status(None, [auto.pk], Status.REJECTED)
+    examples = curated_examples()
+    assert sorted((f.relation, ok) for f, _, ok in examples) == sorted(
+        [(cand.relation, True), (auto.relation, False)])
+    before = get_pipeline().user_data_acceptor
+    result = train_nlp_models(acceptor_only=True)
+    assert result["curated_facts"] == 2
+    after = get_pipeline().user_data_acceptor  # ingestion switched to the new artefact
+    assert after.version.endswith("curated-2")
+    f, cues, _ = next(e for e in examples if e[2])
+    key = group_keys(f, after.active(f.relation, cues))[0]
+    assert after.counts[key][1] == before.counts.get(key, [0, 0])[1] + 1

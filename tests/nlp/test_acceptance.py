@@ -119,3 +119,29 @@ def test_unjudged_relation_is_candidate_and_split_is_stable():
     assert f.status == CANDIDATE
     assert product_split("42") == product_split("42") and {product_split(str(i)) for i in range(20)} == {
         "gold", "calibration"}
+
+
+def test_split_numbers_and_part_codes_are_not_measures():
+    d = "Working pressure 3, 000 psi."
+    split = fact("HAS_ATTRIBUTE", "MEASURE", "pressure-0-psi", d, "000 psi", unit="psi", value=0.0)
+    assert "split_number" in cues_of(split, description=d)
+    t = "Zorbex 40213A Step Drill Set"
+    code = fact("HAS_ATTRIBUTE", "MEASURE", "current-40213-a", t, "40213A", field="title", unit="a", value=40213.0)
+    assert "code_not_measure" in cues_of(code, title=t)
+
+
+def test_series_inside_the_product_code_and_counts_are_not_model_numbers():
+    t = "Wirex 18XW2200BLK XW2200 Hook-Up Wire, 8-Channel"
+    product_code = fact("HAS_MODEL_NUMBER", "MODEL_NUMBER", "18xw2200blk", t, "18XW2200BLK", field="title")
+    series = fact("HAS_MODEL_NUMBER", "MODEL_NUMBER", "xw2200", t, "XW2200", field="title")
+    channels = fact("HAS_MODEL_NUMBER", "MODEL_NUMBER", "8channel", t, "8-Channel", field="title")
+    assert "embedded_code" in cues_of(series, title=t, others=[product_code])
+    assert "embedded_code" not in cues_of(product_code, title=t, others=[series])
+    assert "number_word" in cues_of(channels, title=t)
+
+
+def test_category_leaf_the_text_does_not_bear_out():
+    cats = ["Shop", "Fasteners", "Anchors"]
+    f = Fact("IN_CATEGORY", "CATEGORY", "shop/fasteners/anchors", "Anchors", field="categories", start=0, end=5)
+    assert "leaf_head_missing" in cues_of(f, title="Brass Door Hinge, 3 Inch", categories=cats)
+    assert "leaf_head_missing" not in cues_of(f, title="Plastic Wall Anchor Kit", categories=cats)
