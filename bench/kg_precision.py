@@ -10,8 +10,11 @@ the calibration products' labels only and saved as the pipeline's default (``nlp
 then on the gold products (another half of the catalogue by a hash of the product id) each labelled
 fact gets its calibrated confidence and status. Only facts that reach ``auto`` count for precision;
 ``partial`` counts as not correct. ``recall`` is the share of the gold facts judged correct that stay
-``auto`` (recall relative to what the rule extractors propose; no full recall set yet).
-Writes bench/results/kg_precision.json.
+``auto`` (recall relative to what the rule extractors propose) unless ``recall.jsonl`` is there: 100
+gold products with every brand, product type, material, colour and model number a curator would
+record (each fact a list of acceptable names); then ``recall`` is the share of those facts that an
+``auto`` fact of the same relation matches (``recall_relative`` keeps the other figure, and
+``recall_any_status`` counts candidates too). Writes bench/results/kg_precision.json.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nlp import KnowledgeBase, ProductText, build_pipeline, extract  # noqa: E402
-from nlp.acceptance import DEFAULT_PATH, Acceptor, fact_from_row, product_cues  # noqa: E402
+from nlp.acceptance import DEFAULT_PATH, Acceptor, product_cues  # noqa: E402
+from nlp.normalize import entity_key, fold, singular, slug  # noqa: E402
 
 DATASET = ROOT.parent / "shared" / "datasets" / "amazon-scientific"
 GOLD = ROOT / "bench" / "gold" / "precision"
@@ -72,6 +76,45 @@ def matched(rows: list[dict], extracted: dict) -> list[tuple[dict, object, list]
             out.append((row, None, []))
         else:
             out.append((row, hit[0], hit[1]))
+    return out
+
+
+def _head(name: str) -> str:
+    words = fold(singular(name or "")).split()
+    return words[-1] if words else ""
+
+
+def fact_matches(kb: KnowledgeBase, relation: str, names: list[str], f) -> bool:
+    """Does extracted fact ``f`` state the recall-set fact with acceptable ``names``?"""
+    for name in names:
+        if relation == "IS_PRODUCT_TYPE":
+            if _head(name) and _head(name) == _head(f.object_name):
+                return True
+            continue
+        kind = {"HAS_BRAND": "BRAND", "MADE_OF": "MATERIAL", "HAS_COLOR": "COLOR",
+                "HAS_MODEL_NUMBER": "MODEL_NUMBER"}[relation]
+        keys = {k for k in (kb.link(kind, name) if kind != "MODEL_NUMBER" else None,
+                            entity_key(kind, name), slug(name)) if k}
+        if f.object_key in keys or fold(f.object_name) == fold(name):
+            return True
+    return False
+
+
+def recall_report(kb: KnowledgeBase, pipe, rows: list[dict]) -> dict:
+    products = [ProductText(uid=r["product"], title=r["product_text"]["title"], description=r["product_text"]["description"],
+                            brand=r["product_text"]["brand"], categories=list(r["product_text"]["categories"]))
+                for r in rows]
+    extracted = {r.product_uid: r.facts for r in extract(pipe, products)}
+    out: dict[str, dict] = {}
+    for row in rows:
+        facts = extracted.get(row["product"], [])
+        for relation, wanted in row["facts"].items():
+            stats = out.setdefault(relation, {"n": 0, "auto": 0, "any": 0})
+            for names in wanted:
+                stats["n"] += 1
+                same = [f for f in facts if f.relation == relation and fact_matches(kb, relation, names, f)]
+                stats["any"] += bool(same)
+                stats["auto"] += any(f.status == "auto" for f in same)
     return out
 
 
@@ -127,6 +170,15 @@ def main() -> None:
                        "auto": n > 0,
                        "precision_before": round(sum(r["label"] == "correct" for r in gold if r["relation"] == rel)
                                                  / max(1, sum(r["relation"] == rel for r in gold)), 4)}
+    if (args.gold / "recall.jsonl").exists():
+        pipe.user_data_acceptor = acceptor  # extraction as ingestion runs it, with this acceptor
+        recall_rows = read_rows(args.gold / "recall.jsonl")
+        for rel, st in recall_report(kb, pipe, recall_rows).items():
+            r = report.setdefault(rel, {})
+            r["recall_relative"] = r.get("recall")
+            r["recall"] = round(st["auto"] / st["n"], 4) if st["n"] else None
+            r["recall_any_status"] = round(st["any"] / st["n"], 4) if st["n"] else None
+            r["recall_n"] = st["n"]
     curve = [{"bin": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "n": v[1], "observed": round(v[0] / v[1], 4)}
              for b, v in sorted(reliability.items())]
     result = {"relations": report, "threshold": {rel: acceptor.threshold(rel) for rel in relations},
@@ -139,11 +191,13 @@ def main() -> None:
               "n_calibration": len(calibration), "n_gold": len(gold), "seconds": round(time.perf_counter() - started, 1)}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'relation':18s} {'before':>7s} {'auto n':>6s} {'prec':>6s} {'wilson':>6s} {'recall':>6s}")
+    print(f"{'relation':18s} {'before':>7s} {'auto n':>6s} {'prec':>6s} {'wilson':>6s} {'recall':>6s} "
+          f"{'rec.rel':>7s} {'rec.any':>7s} {'rec.n':>5s}")
     for rel, r in report.items():
         fmt = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
         print(f"{rel:18s} {r['precision_before']:7.3f} {r['n']:6d} {fmt(r['precision'])} {fmt(r['wilson_low'])} "
-              f"{fmt(r['recall'])}")
+              f"{fmt(r['recall'])} {fmt(r.get('recall_relative', r['recall'])):>7s} "
+              f"{fmt(r.get('recall_any_status')):>7s} {r.get('recall_n', ''):>5}")
     print("reliability (calibrated confidence bin: n, observed share correct):",
           ", ".join(f"{c['bin']}: {c['n']}, {c['observed']:.2f}" for c in curve))
     print(f"wrote {OUT.relative_to(ROOT)} in {result['seconds']} s")
