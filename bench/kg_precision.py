@@ -167,7 +167,7 @@ def main() -> None:
         report[rel] = {"n": n, "correct": correct, "partial": partial, "wrong": wrong,
                        "precision": round(correct / n, 4) if n else None, "wilson_low": wilson_low(correct, n),
                        "recall": round(kept_correct / all_correct, 4) if all_correct else None,
-                       "auto": n > 0,
+                       "auto": n > 0, "recall_source": "relative",
                        "precision_before": round(sum(r["label"] == "correct" for r in gold if r["relation"] == rel)
                                                  / max(1, sum(r["relation"] == rel for r in gold)), 4)}
     if (args.gold / "recall.jsonl").exists():
@@ -179,6 +179,7 @@ def main() -> None:
             r["recall"] = round(st["auto"] / st["n"], 4) if st["n"] else None
             r["recall_any_status"] = round(st["any"] / st["n"], 4) if st["n"] else None
             r["recall_n"] = st["n"]
+            r["recall_source"] = "recall_set"
     curve = [{"bin": f"{b / 10:.1f}-{(b + 1) / 10:.1f}", "n": v[1], "observed": round(v[0] / v[1], 4)}
              for b, v in sorted(reliability.items())]
     result = {"relations": report, "threshold": {rel: acceptor.threshold(rel) for rel in relations},

@@ -161,14 +161,29 @@ def attribute_cues(f: Fact, text: str, spans: list[tuple[int, int, str]]) -> lis
     return out
 
 
+def _occurrences(text: str, token: str):
+    """Start offsets of ``token`` in ``text`` as a whole word (no regex: patterns built per token
+    would fill re's cache and recompile the module's own patterns)."""
+    if not token:
+        return
+    start = text.find(token)
+    while start >= 0:
+        end = start + len(token)
+        before_ok = start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_-")
+        after_ok = end >= len(text) or not (text[end].isalnum() or text[end] in "_-")
+        if before_ok and after_ok:
+            yield start
+        start = text.find(token, start + 1)
+
+
 def model_cues(f: Fact, text: str, n_models: int, model_tokens: list[str] = ()) -> list[str]:
     token = text[f.start:f.end] if text else f.text
     out = []
     after = _after(text, f.end, 20)
     # any mention of the token after a standards body's acronym ("ASTM A513" later in the title)
-    for m in re.finditer(rf"(?<![\w-]){re.escape(token)}(?![\w-])", text) if token else ():
-        body = _STANDARD_BODY.search(_before(text, m.start(), 12))
-        if body and m.start() > len(body.group(0)) + 1:
+    for start in _occurrences(text, token):
+        body = _STANDARD_BODY.search(_before(text, start, 12))
+        if body and start > len(body.group(0)) + 1:
             out.append("standard")
             break
     if any(token != other and token.lower() in other.lower() for other in model_tokens):
@@ -268,9 +283,8 @@ def brand_cues(f: Fact, text: str) -> list[str]:
         out.append("short_code")
     if f.field == "description":
         out.append("not_in_title")
-    if f.field != "brand" and re.search(rf"\b{re.escape(surface.lower())}\b", text[f.end:].lower()) \
-            and surface.lower() in text.lower().replace(surface, ""):
-        out.append("ordinary_word")
+    if f.field != "brand" and surface and text.lower().count(surface.lower()) > text.count(surface):
+        out.append("ordinary_word")  # also written in another case: an everyday word
     return out
 
 
@@ -278,19 +292,33 @@ def _stem(word: str) -> str:
     return singular(word.lower())[:max(4, len(word) - 3)]
 
 
+_LEAF_ALTERNATIVES = re.compile(r"\s*(?:&|,|\band\b)\s*")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
 def _leaf_support(leaf: str, product_text: dict) -> tuple[bool, bool]:
     """(the leaf's head noun is in the title/description, all its words are), for the best of its
-    "&"/","-separated alternatives ("Masks & Shields")."""
+    "&"/","-separated alternatives ("Masks & Shields"); a word counts when a text word starts with its stem."""
     hay = f"{product_text.get('title', '')} {product_text.get('description', '')}".lower()
     head_ok = words_ok = False
-    for alt in re.split(r"\s*(?:&|,|\band\b)\s*", leaf or ""):
-        words = [w for w in re.findall(r"[A-Za-z0-9]+", alt) if len(w) > 2]
+    for alt in _LEAF_ALTERNATIVES.split(leaf or ""):
+        words = [w for w in _WORD.findall(alt) if len(w) > 2]
         if not words:
             continue
-        present = [bool(re.search(rf"\b{re.escape(_stem(w))}", hay)) for w in words]
+        present = [_word_starting(hay, _stem(w)) for w in words]
         head_ok = head_ok or present[-1]
         words_ok = words_ok or all(present)
     return head_ok, words_ok
+
+
+def _word_starting(hay: str, prefix: str) -> bool:
+    """Does a word of ``hay`` start with ``prefix``?"""
+    start = hay.find(prefix)
+    while start >= 0:
+        if start == 0 or not hay[start - 1].isalnum():
+            return True
+        start = hay.find(prefix, start + 1)
+    return False
 
 
 def field_text(product_text: dict, f: Fact) -> str:
@@ -417,6 +445,13 @@ class Acceptor:
     def confidence(self, f: Fact, cue_names: list[str]) -> Optional[float]:
         """Smoothed share of correct facts in the fact's group; None when its relation was never judged."""
         keys = group_keys(f, self.active(f.relation, cue_names))
+        memo = self.__dict__.setdefault("_memo", {})
+        if keys[0] in memo:
+            return memo[keys[0]]
+        memo[keys[0]] = rate = self._rate(keys)
+        return rate
+
+    def _rate(self, keys: list[str]) -> Optional[float]:
         rate = None
         for key in reversed(keys):  # coarse to fine: each level is shrunk towards its parent
             c = self.counts.get(key)
