@@ -6,7 +6,7 @@ from typing import Any, Iterable, Iterator, Union
 
 from spacy.language import Language
 
-from .pipeline import EXTRACTOR_VERSION, brand_policy, pipeline_kb
+from .pipeline import EXTRACTOR_VERSION, brand_policy, pipeline_acceptor, pipeline_kb
 from .relations import FactBuilder
 from .types import ExtractionResult, ProductText
 
@@ -65,13 +65,16 @@ def validate(product: ProductText) -> str | None:
 
 
 def extract(pipe: Language, products: Iterable[ProductLike], batch_size: int = 64,
-            use_structured: bool = True) -> Iterator[ExtractionResult]:
+            use_structured: bool = True, accept: bool = True) -> Iterator[ExtractionResult]:
     """Yield one ExtractionResult per product, in input order.
 
     Title and description are separate docs so spans are relative to their field. With
     ``use_structured=False`` the brand/categories fields are ignored (text-only evaluation).
+    With the pipeline's acceptor (``accept``), each fact gets a calibrated confidence and status
+    ``auto`` or ``candidate`` (``nlp.acceptance``).
     """
     kb = pipeline_kb(pipe)
+    acceptor = pipeline_acceptor(pipe) if accept else None
     builder = FactBuilder(kb, EXTRACTOR_VERSION, *brand_policy(pipe))
     stream = iter(products)
     while True:
@@ -123,6 +126,9 @@ def extract(pipe: Language, products: Iterable[ProductLike], batch_size: int = 6
                 facts = builder.from_docs(per_product.get(index, {}))
                 if use_structured:
                     facts = builder.structured(product.brand or "", product.categories) + facts
+                if acceptor is not None:
+                    acceptor.decide(facts, {"title": product.title, "description": product.description or "",
+                                            "brand": product.brand or "", "categories": product.categories})
                 yield ExtractionResult(product_uid=uid, facts=facts)
             except Exception as exc:  # keep going; report which product failed and why
                 yield ExtractionResult(product_uid=uid, facts=[],

@@ -15,6 +15,7 @@ from spacy.util import compile_suffix_regex, filter_spans
 
 from . import brand as _brand  # noqa: F401  (registers the component factories)
 from . import category as _category  # noqa: F401
+from .acceptance import Acceptor
 from .knowledge import KnowledgeBase
 from .measures import find_measures, find_model_numbers, measure_key
 
@@ -152,11 +153,19 @@ def build_pipeline(kb: KnowledgeBase, ner_model_dir: Optional[str | Path] = None
             nlp.add_pipe("brand_classifier").from_disk(artefact / "brand")
     nlp.meta["kms"] = meta
     nlp.user_data_kb = kb  # relation extraction needs KB linking
+    # Which facts are trusted (auto) and which wait for a curator (candidate): the artefact's own
+    # acceptor when it has one (train_nlp), else the one fitted by bench/kg_precision.py.
+    own = Path(ner_model_dir) / "acceptor.json" if ner_model_dir is not None else None
+    nlp.user_data_acceptor = Acceptor.load(own) if own is not None and own.exists() else Acceptor.load()
     return nlp
 
 
 def pipeline_kb(nlp: Language) -> KnowledgeBase:
     return getattr(nlp, "user_data_kb")
+
+
+def pipeline_acceptor(nlp: Language):
+    return getattr(nlp, "user_data_acceptor", None)
 
 
 def brand_policy(nlp: Language) -> tuple[Optional[dict], dict]:

@@ -36,6 +36,7 @@ class Fact:
     extractor: str = ""
     extractor_version: str = ""
     confidence: float = 1.0
+    status: str = "auto"  # "candidate": below its relation's threshold (nlp.acceptance)
 
     @property
     def object_uid(self) -> str:

@@ -93,7 +93,7 @@ def _deliver_quietly() -> None:
 
 def _edge_status(facts: Sequence[Fact]) -> str:
     """One graph edge per (product, relation, entity): the latest curated decision wins."""
-    curated = [f for f in facts if f.status != Status.AUTO]
+    curated = [f for f in facts if f.status in (Status.APPROVED, Status.REJECTED)]
     if curated:
         return max(curated, key=lambda f: (f.updated_at, f.pk)).status
     return Status.AUTO
@@ -572,7 +572,9 @@ def entity_queryset(q: str = "", entity_type: str = "", include_merged: bool = F
 
 
 def review_queue(relation: str = "", entity_type: str = ""):
-    """Automatic facts, most in need of review first: low confidence and high impact.
+    """Extracted facts not yet decided (automatic ones and candidates, which are under their
+    relation's threshold and so not in the graph), most in need of review first: low confidence and
+    high impact.
 
     impact = degree × traffic (degree: facts of the fact's entity; traffic: interactions with the
     fact's product); priority = (1.05 − confidence) × ln(2 + impact), so among equally confident
@@ -582,7 +584,7 @@ def review_queue(relation: str = "", entity_type: str = ""):
         .annotate(c=Count("id")).values("c")
     traffic = Interaction.objects.filter(product=OuterRef("product")).order_by().values("product") \
         .annotate(c=Count("id")).values("c")
-    qs = Fact.objects.filter(status=Status.AUTO).select_related("entity", "product")
+    qs = Fact.objects.filter(status__in=(Status.AUTO, Status.CANDIDATE)).select_related("entity", "product")
     if relation:
         qs = qs.filter(relation=relation)
     if entity_type:

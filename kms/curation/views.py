@@ -102,6 +102,10 @@ def entity_detail(request, pk: int):
     facts = entity.facts.select_related("product", "curated_by", "entity").order_by("status", "confidence", "id")
     if status:
         facts = facts.filter(status=status)
+    elif request.GET.get("include") != "candidate":
+        # candidates (under their relation's threshold) are listed only when asked for; they are
+        # in the review queue either way
+        facts = facts.exclude(status=Status.CANDIDATE)
     page = Paginator(facts, 100).get_page(request.GET.get("page"))
     counts = dict(entity.facts.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return render(request, "curation/entity_detail.html", {

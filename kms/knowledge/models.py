@@ -6,6 +6,14 @@ class Status(models.TextChoices):
     AUTO = "auto"
     APPROVED = "approved"
     REJECTED = "rejected"
+    # extracted but under its relation's confidence threshold: in the review queue, not in the graph
+    CANDIDATE = "candidate"
+
+
+# Facts that reach the graph store, explanations and the recommender; curated = a person decided.
+TRUSTED = (Status.AUTO, Status.APPROVED)
+CURATED = (Status.APPROVED, Status.REJECTED)
+EXTRACTED = (Status.AUTO, Status.CANDIDATE)  # replaced wholesale when a product is re-extracted
 
 
 class Entity(models.Model):

@@ -22,7 +22,7 @@ import nlp
 from kms.catalogue.models import Product
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
-from .models import Entity, Fact, IngestionJob, Status
+from .models import CURATED, EXTRACTED, Entity, Fact, IngestionJob, Status
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +64,72 @@ def current_ner_dir() -> Path | None:
     return None
 
 
-def train_nlp_models(n_iter: int = 6, seed: int = 0, log=print) -> dict:
+def train_nlp_models(n_iter: int = 6, seed: int = 0, log=print, acceptor_only: bool = False) -> dict:
     """Train the NER, brand and category models on the catalogue (weak supervision from its
-    structured fields), save a versioned artefact and make ingestion use it from now on."""
+    structured fields) and refit the fact acceptor with the curators' decisions; save a versioned
+    artefact and make ingestion use it from now on. ``acceptor_only`` refits only the acceptor
+    (the current artefact's other models are copied into the new version)."""
+    import shutil
+
     from nlp.training import train_ner
 
     version = timezone.now().strftime("ner-%Y%m%d-%H%M%S")
     out = nlp_dir() / version
-    products = [product_text(p) for p in Product.objects.all().iterator()]
-    scores = train_ner(products, out, n_iter=n_iter, seed=seed, log=log)
+    if acceptor_only:
+        current = current_ner_dir()
+        if current is not None:
+            shutil.copytree(current, out)
+        out.mkdir(parents=True, exist_ok=True)
+        scores: dict = {}
+    else:
+        products = [product_text(p) for p in Product.objects.all().iterator()]
+        scores = train_ner(products, out, n_iter=n_iter, seed=seed, log=log)
+    acceptor, n_curated = acceptor_from_curation()
+    acceptor.save(out / "acceptor.json")
     (nlp_dir() / "CURRENT").write_text(version)
-    return scores | {"artefact": version}
+    return scores | {"artefact": version, "curated_facts": n_curated}
+
+
+def curated_examples() -> list[tuple]:
+    """Curators' decisions as acceptor training data: (nlp Fact, its cues, approved?) for every
+    approved or rejected extracted fact, with cues computed against the product's other facts."""
+    from nlp.acceptance import product_cues
+
+    by_product: dict[int, list[Fact]] = {}
+    for f in (Fact.objects.filter(product__facts__status__in=CURATED).distinct()
+              .select_related("entity", "product").order_by("product_id", "id")):
+        by_product.setdefault(f.product_id, []).append(f)
+    out = []
+    for rows in by_product.values():
+        p = rows[0].product
+        text = {"title": p.title, "description": p.description, "brand": p.brand,
+                "categories": list(p.category_path)}
+        facts = [_as_nlp_fact(f) for f in rows]
+        for f, nf, cue_names in zip(rows, facts, product_cues(facts, text)):
+            if f.status in CURATED and f.extractor not in ("", "curator"):
+                out.append((nf, cue_names, f.status == Status.APPROVED))
+    return out
+
+
+def _as_nlp_fact(f: Fact) -> "nlp.Fact":
+    object_type, _, key = f.entity.uid.partition(":")
+    try:
+        value = float(f.value) if f.value else None
+    except ValueError:
+        value = None
+    return nlp.Fact(relation=f.relation, object_type=object_type.upper(), object_key=key,
+                    object_name=f.entity.name, value=value, unit=f.unit or None, field=f.field,
+                    start=f.start or 0, end=f.end or 0, text=f.text, extractor=f.extractor,
+                    confidence=f.confidence)
+
+
+def acceptor_from_curation() -> tuple["nlp.acceptance.Acceptor", int]:
+    """The shipped acceptor (fitted on the labelled calibration sample) plus curators' decisions."""
+    from nlp.acceptance import Acceptor
+
+    base = Acceptor.load() or Acceptor()
+    examples = curated_examples()
+    return base.with_feedback(examples, version=f"{base.version}+curated-{len(examples)}"), len(examples)
 
 
 def product_text(p: Product) -> nlp.ProductText:
@@ -135,6 +190,8 @@ def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list]) 
         nodes[p.graph_uid] = {"uid": p.graph_uid, "props": {
             "external_id": p.external_id, "title": p.title[:500], "name": p.title[:200], "brand": p.brand[:200]}}
         for f in facts_by_product.get(p.pk, []):
+            if f.status == Status.CANDIDATE:
+                continue  # under its relation's threshold: waits in the review queue, not in the graph
             e = f.entity
             if e.type == "CATEGORY" and e.uid not in nodes:  # its chain is in once its own node is
                 chain = _category_chain(e.uid.split(":", 1)[1], list(p.category_path))
@@ -354,7 +411,7 @@ class ChunkWriter:
             self._merges = merges
         entities = _ensure_entities(extracted_all, self.entities)
         ok_ids = [p.pk for p in ok]
-        curated = set(Fact.objects.filter(product_id__any=ok_ids).exclude(status=Status.AUTO)
+        curated = set(Fact.objects.filter(product_id__any=ok_ids, status__in=CURATED)
                       .values_list("product_id", "relation", "entity__uid"))
         new_facts: dict[int, list[FactRow]] = {p.pk: [] for p in ok}
         for p in ok:
@@ -366,7 +423,8 @@ class ChunkWriter:
                 rows.append(FactRow(
                     p.pk, f.relation, entity, "" if f.value is None else str(f.value)[:64], (f.unit or "")[:32],
                     f.field, f.start, f.end, (f.text or "")[:1000], f.extractor[:64],
-                    str(f.extractor_version)[:32], float(f.confidence)))
+                    str(f.extractor_version)[:32], float(f.confidence),
+                    Status.CANDIDATE if getattr(f, "status", Status.AUTO) == Status.CANDIDATE else Status.AUTO))
         nodes, rels = _graph_rows(ok, new_facts)
         return PreparedChunk(ok, failed, [f for fs in new_facts.values() for f in fs], nodes, rels,
                              [p.graph_uid for p in ok if p.extracted_hash])
@@ -408,7 +466,7 @@ class ChunkWriter:
             try:
                 with transaction.atomic():
                     ok_ids = [p.pk for p in ok]
-                    Fact.objects.filter(product_id__any=ok_ids, status=Status.AUTO).delete()
+                    Fact.objects.filter(product_id__any=ok_ids, status__in=EXTRACTED).delete()
                     _insert_facts(prepared.facts)
                     Product.objects.filter(pk__any=ok_ids).update(
                         extracted_hash=F("content_hash"), ingest_error="")

@@ -143,7 +143,7 @@ def new_data_since_last_training() -> int:
     n = qs.count()
     from kms.knowledge.models import Fact
 
-    curated = Fact.objects.exclude(status="auto")
+    curated = Fact.objects.filter(status__in=("approved", "rejected"))
     if last is not None:
         curated = curated.filter(updated_at__gt=last.created_at)
     return n + curated.count()
@@ -264,17 +264,17 @@ def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, 
     entity uid) pairs, merged entities resolved and category ancestors added (as ``training_data``)."""
     from recommender.knowledge import PARENT_CATEGORY, category_ancestors
 
-    from kms.knowledge.models import Fact, Status
+    from kms.knowledge.models import TRUSTED, Fact
 
     since = version.created_at - NEW_ITEMS_WINDOW
-    recent = (Fact.objects.filter(created_at__gte=since).exclude(status=Status.REJECTED).order_by()
+    recent = (Fact.objects.filter(created_at__gte=since, status__in=TRUSTED).order_by()
               .values_list("product__external_id", flat=True).distinct())
     new = [ext for ext in recent.iterator() if f"product:{ext}" not in trained][:MAX_NEW_ITEMS]
     out: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for start in range(0, len(new), 2000):
         for ext, relation, uid, merged in (
                 Fact.objects.filter(product__external_id__in=new[start:start + 2000])
-                .exclude(status=Status.REJECTED).order_by()
+                .filter(status__in=TRUSTED).order_by()
                 .values_list("product__external_id", "relation", "entity__uid", "entity__merged_into__uid")):
             uid = merged or uid
             pairs = out[f"product:{ext}"]
