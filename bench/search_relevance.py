@@ -497,9 +497,13 @@ def run(args, dataset, target: dict[str, str]) -> None:
     sets = {"known_item": known_item_queries(cat, target, args.known_items),
             "attribute": attribute_queries(cat, args.attribute_queries),
             "free": free_queries(cat, pool=args.pool)}
+    if args.pool:  # only the free queries are pooled for judging
+        sets = {"free": sets["free"]}
     out_dir = GOLD / "generated" / (args.jsonl.stem if args.jsonl else dataset.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("known_item", "attribute"):
+        if name not in sets:
+            continue
         with open(out_dir / f"{name}.jsonl", "w") as fh:
             for q in sets[name]:
                 fh.write(json.dumps(q) + "\n")
@@ -507,7 +511,10 @@ def run(args, dataset, target: dict[str, str]) -> None:
         tune(sets)
         return
     systems = [Ours("ours"), Ours("ours_unpersonalised", personal=False)]
-    systems += [Ours(f"ours-{f}", features={f: False}) for f in ABLATIONS]
+    from kms.search.services import FEATURES
+
+    systems += [Ours(f"ours-{f}", features={f: False}) if FEATURES[f] else Ours(f"ours+{f}", features={f: True})
+                for f in ABLATIONS]
     systems += [Ours("ours_base", features={f: False for f in BASE_OFF}), PlainBM25(cat)]
     from django.db import connection
 
@@ -544,11 +551,13 @@ def run(args, dataset, target: dict[str, str]) -> None:
               "dataset": str(args.jsonl or dataset), "split": "test (dev for tuning in sets_dev)",
               "machine": "2-core CPU VM, shared with other jobs", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print_report(report)
+    if args.pool:
+        return
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "search_relevance.json").write_text(json.dumps(report, indent=1))
 
 
-TUNE_GRID = {"title_weight": [0.25, 0.5, 0.75], "no_match_coverage": [0.0, 0.3, 0.4, 0.5, 0.6],
+TUNE_GRID = {"no_match": [True, False], "spelling": [True, False], "title_weight": [0.25, 0.5, 0.75],
              "accessory_penalty": [0.0, 0.25, 0.5], "category_prf": [0.0, 0.15, 0.3, 0.6],
              "placeholder_penalty": [0.0, 0.5]}
 

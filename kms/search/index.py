@@ -60,6 +60,7 @@ class CatalogueIndex:
     title_head: list[frozenset] = field(default_factory=list)  # title words before "for"/"compatible with"
     placeholder: np.ndarray | None = None   # titles that name nothing (a category name, a repeated stub)
     spelling: SpellingIndex | None = None
+    pk_row: dict[int, int] = field(default_factory=dict)  # catalogue primary key -> row
     built_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
 
@@ -214,7 +215,8 @@ def build_index() -> CatalogueIndex:
         compatible_docs={k: np.fromiter(sorted(v), dtype=np.int64) for k, v in compatible.items()},
         children={k: sorted(v) for k, v in children.items()}, graph_source=source, version=version,
         title_bm25=title_bm25, title_words=[frozenset(words(r[2])) for r in rows], title_head=[title_head(r[2]) for r in rows],
-        placeholder=placeholder_titles([r[2] for r in rows], category_names), spelling=SpellingIndex(frequency))
+        placeholder=placeholder_titles([r[2] for r in rows], category_names), spelling=SpellingIndex(frequency),
+        pk_row={r[0]: n for n, r in enumerate(rows)})
     index.build_seconds = time.perf_counter() - started
     log.info("search index: %d products, %d terms, %.2fs", index.size, len(bm25.vocabulary), index.build_seconds)
     return index

@@ -26,10 +26,21 @@ CANDIDATES = 200
 HISTORY_LIMIT = 200
 
 
-def user_history(external_id: str) -> list[str]:
-    """The user's most recent products (one query)."""
-    return list(Interaction.objects.filter(user__external_id=external_id).order_by("-timestamp", "-id")
-                .values_list("product__external_id", flat=True)[:HISTORY_LIMIT])
+def user_history(external_id: str, index=None) -> list[str]:
+    """The user's most recent products (one query on the (user, timestamp) index; product ids are
+    mapped to external ids through the search index, so no join with the catalogue)."""
+    rows = (Interaction.objects.filter(user__external_id=external_id).order_by("-timestamp", "-id")
+            .values_list("product_id", flat=True)[:HISTORY_LIMIT])
+    if index is None or not index.pk_row:
+        return list(Interaction.objects.filter(user__external_id=external_id).order_by("-timestamp", "-id")
+                    .values_list("product__external_id", flat=True)[:HISTORY_LIMIT])
+    out = []
+    for pk in rows:
+        row = index.pk_row.get(pk)
+        if row is None:  # a product added after the index was built
+            return user_history(external_id)
+        out.append(index.ext_ids[row])
+    return out
 
 
 def _personal_scores(index, rows: np.ndarray, user: str, history: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -68,13 +79,14 @@ def _personal_scores(index, rows: np.ndarray, user: str, history: list[str]) -> 
 
 # The parts of the ranking, each of which the relevance benchmark switches off in turn
 # (bench/search_relevance.py); the API always runs with all of them.
+# "placeholder" is off: on the dev queries it cost known-item NDCG (placeholder-titled products are
+# some shoppers' next item) and changed nothing on the others (bench/RESULTS.md).
 FEATURES = {"graph": True, "units": True, "spelling": True, "title_field": True, "category": True,
-            "no_match": True, "accessory": True, "placeholder": True, "personal": True}
+            "no_match": True, "accessory": True, "placeholder": False, "personal": True}
 # Settings of those parts, chosen on the dev half of the judged queries (bench/search_relevance.py --tune).
 SETTINGS = {
     "title_weight": 0.5,         # share of the lexical score from title + brand (the rest: all text)
     "category_prf": 0.3,         # boost of the leaf categories the best title matches fall in, by share
-    "no_match_coverage": 0.5,    # below this share of the query (idf-weighted) in any product: no good match
     "accessory_penalty": 0.5,    # "blade for utility knife" when the query asks for the knife
     "placeholder_penalty": 0.5,
 }
@@ -102,28 +114,52 @@ def correct_spelling(query: str, index) -> tuple[str, dict[str, str]]:
     return _ALPHA_WORD.sub(fix, query), corrections
 
 
-def _coverage(index, terms: list[str], rows: np.ndarray) -> np.ndarray:
-    """Idf-weighted share of the distinct query terms each product contains (terms the catalogue
-    never uses count against every product)."""
-    unique = list(dict.fromkeys(terms))
-    if not unique or rows.size == 0:
-        return np.zeros(rows.size, dtype=np.float32)
-    bm25 = index.bm25
-    unknown_idf = float(bm25.idf.max()) if bm25.idf.size else 1.0
-    total, have = 0.0, np.zeros(rows.size, dtype=np.float32)
+def compound_terms(terms: list[str], index) -> list[str]:
+    """Catalogue words the query wrote split or joined: "tooth paste" also looks for "toothpaste",
+    "heatshrink" for "heat" + "shrink", "wd40" for "wd" + "40"."""
+    vocabulary = index.bm25.vocabulary
+    plain = [t for t in terms if ":" not in t]
+    out = []
+    for a, b in zip(plain, plain[1:]):
+        if a + b in vocabulary:
+            out.append(a + b)
+    for t in plain:
+        if t in vocabulary or len(t) < 5:
+            continue
+        splits = [(t[:n], t[n:]) for n in range(2, len(t) - 1) if t[:n] in vocabulary and t[n:] in vocabulary]
+        if splits:
+            frequency = index.spelling.frequency if index.spelling is not None else {}
+            out += max(splits, key=lambda ab: min(frequency.get(ab[0], 0), frequency.get(ab[1], 0)))
+    return out
+
+
+def _no_good_match(index, entities, terms: list[str], compounds: list[str], rows: np.ndarray) -> bool:
+    """Nothing fits when the query names no brand, product type or model number the catalogue knows
+    and no product has two of its words: "dog food" in a catalogue of tools finds a "Beware of Dog"
+    sign and food-grade tubing, each for one word."""
+    if any(e.label in ("BRAND", "PRODUCT_TYPE", "MODEL_NUMBER") for e in entities):
+        return False
+    words_asked = [t for t in dict.fromkeys(terms) if ":" not in t]
+    if len(words_asked) < 2:
+        return False
+    # a joined or split word found stands for the two words it was written as
+    return int((_term_counts(index, words_asked, rows) + 2 * _term_counts(index, compounds, rows)).max()) < 2
+
+
+def _term_counts(index, terms: list[str], rows: np.ndarray) -> np.ndarray:
+    """How many of ``terms`` each product in ``rows`` contains."""
     lookup = {int(r): n for n, r in enumerate(rows)}
-    for t in unique:
-        col = bm25.vocabulary.get(t)
-        idf = float(bm25.idf[col]) if col is not None else unknown_idf
-        total += idf
+    counts = np.zeros(rows.size, dtype=np.int32)
+    w = index.bm25.weights
+    for t in terms:
+        col = index.bm25.vocabulary.get(t)
         if col is None:
             continue
-        w = bm25.weights
         for r in w.indices[w.indptr[col]:w.indptr[col + 1]]:
             n = lookup.get(int(r))
             if n is not None:
-                have[n] += idf
-    return have / total if total else have
+                counts[n] += 1
+    return counts
 
 
 def search(query: str, user: str | None = None, k: int = 20, features: dict | None = None) -> dict:
@@ -145,8 +181,11 @@ def search(query: str, user: str | None = None, k: int = 20, features: dict | No
         terms = [t for t in terms if not t.startswith("m:")]
     query_terms = list(terms)
     weights = [1.0] * len(terms)
+    compounds = compound_terms(terms, index) if on["spelling"] else []
+    terms += compounds
+    weights += [1.0] * len(compounds)
     boost = np.zeros(index.size, dtype=np.float32)
-    matched: dict[int, set[str]] = {}
+    hits: list[tuple[str, np.ndarray]] = []
     for entity in entities:
         exp = expand(entity, index)
         if not on["graph"]:
@@ -157,10 +196,8 @@ def search(query: str, user: str | None = None, k: int = 20, features: dict | No
             alias_words = words(alias)
             terms += alias_words
             weights += [ALIAS_TERM_WEIGHT] * len(alias_words)
-        for r in exp["rows"][:5000]:
-            matched.setdefault(int(r), set()).add(entity.label.lower())
-        for r in exp["compatible"][:5000]:
-            matched.setdefault(int(r), set()).add("compatible")
+        hits.append((entity.label.lower(), exp["rows"]))  # sorted row arrays: searched only for the results
+        hits.append(("compatible", exp["compatible"]))
     lexical = index.bm25.scores(terms, weights) if index.size else np.zeros(0, dtype=np.float32)
     top_lexical = float(lexical.max()) if lexical.size else 0.0
     lexical_norm = lexical / top_lexical if top_lexical > 0 else lexical
@@ -186,10 +223,9 @@ def search(query: str, user: str | None = None, k: int = 20, features: dict | No
     if on["placeholder"] and index.placeholder is not None and candidates.size:
         relevance[candidates[index.placeholder[candidates]]] *= 1 - setting["placeholder_penalty"]
     no_match = False
-    if on["no_match"] and candidates.size:
-        if _coverage(index, query_terms, candidates).max() < setting["no_match_coverage"]:
-            no_match, candidates = True, candidates[:0]
-    history = user_history(user) if user else []
+    if on["no_match"] and candidates.size and _no_good_match(index, entities, query_terms, compounds, candidates):
+        no_match, candidates = True, candidates[:0]
+    history = user_history(user, index) if user else []
     personal, signals = (_personal_scores(index, candidates, user, history) if user and on["personal"]
                          else (np.zeros(candidates.size, dtype=np.float32), []))
     final = relevance[candidates] + personal
@@ -200,7 +236,8 @@ def search(query: str, user: str | None = None, k: int = 20, features: dict | No
         items.append({"product": index.ext_ids[r], "title": index.titles[r], "brand": index.brands[r],
                       "score": round(float(final[o]), 6), "relevance": round(float(relevance[r]), 6),
                       "personal": round(float(personal[o]), 6),
-                      "matched": sorted(matched.get(r, set()) | ({"text"} if lexical[r] > 0 else set()))})
+                      "matched": sorted({label for label, rows in hits if _contains(rows, r)}
+                                        | ({"text"} if lexical[r] > 0 else set()))})
     return {
         "query": query,
         "understood": {"entities": [e.as_dict() for e in entities], "terms": terms,
@@ -212,6 +249,11 @@ def search(query: str, user: str | None = None, k: int = 20, features: dict | No
         "total_candidates": 0 if no_match else int(np.count_nonzero(relevance > 0)),
         "items": items,
     }
+
+
+def _contains(sorted_rows: np.ndarray, row: int) -> bool:
+    n = int(np.searchsorted(sorted_rows, row))
+    return n < sorted_rows.size and int(sorted_rows[n]) == row
 
 
 def _type_words(entities, query: str) -> frozenset:
