@@ -583,10 +583,16 @@ BASE_OFF = ("spelling", "title_field", "category", "no_match", "accessory", "pla
 
 
 def write_pool(queries, runs: dict, cat: Catalogue, depth: int = 20) -> None:
-    """The pooled top 20 of every system, with the text a judge reads."""
+    """The pooled top 20 of every system, with the text a judge reads, added to the pool judged before
+    (a product once pooled stays judged)."""
+    before = {}
+    if (GOLD / "free_pool.jsonl").exists():
+        for line in (GOLD / "free_pool.jsonl").read_text().splitlines():
+            rec = json.loads(line)
+            before[rec["qid"]] = [item["id"] for item in rec["pool"]]
     with open(GOLD / "free_pool.jsonl", "w") as fh:
         for q in queries:
-            pool = []
+            pool = [e for e in before.get(q["qid"], []) if e in cat.title]
             for system, by_q in sorted(runs.items()):
                 for e in by_q.get(q["qid"], [])[:depth]:
                     if e not in pool:
