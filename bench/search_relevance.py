@@ -81,12 +81,15 @@ def write_import_file(path: Path, products: list[dict], history: dict[str, list[
                                      "timestamp": (EPOCH + timedelta(seconds=pos)).isoformat()}) + "\n")
 
 
-def ensure_database(url: str) -> None:
+def ensure_database(url: str, fresh: bool) -> None:
+    """The benchmark's own database; ``fresh`` (a data dir about to be prepared) starts it empty."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
     admin = url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -633,9 +636,10 @@ def main() -> None:
     env = dict(os.environ, KMS_DATA_DIR=str(data_dir), DATABASE_URL=args.database_url, DJANGO_DEBUG="0")
     env.pop("CELERY_BROKER_URL", None)
     env.pop("NEO4J_URI", None)
+    prepared = (data_dir / "search_bench_prepared.json").exists()
     if args.database_url.startswith("postgres"):
-        ensure_database(args.database_url)
-    if not (data_dir / "search_bench_prepared.json").exists():
+        ensure_database(args.database_url, fresh=not prepared)
+    if not prepared:
         print("prepared in", prepare(data_dir, env, products, history, TRAIN_PARAMS))
     if args.prepare_only:
         return
