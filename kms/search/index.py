@@ -7,9 +7,10 @@ entities change, and keeps serving the previous index meanwhile.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,8 @@ from kms.catalogue.models import Product
 from kms.knowledge.models import Entity, Fact, IngestionJob
 
 from .bm25 import BM25
-from .text import analyze
+from .spelling import SpellingIndex
+from .text import analyze, words
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,12 @@ class CatalogueIndex:
     children: dict[str, list[str]]          # category uid -> sub-category uids (SUBCATEGORY_OF)
     graph_source: str
     version: tuple
+    title_bm25: BM25 | None = None          # title + brand only: a match there outweighs one in a description
+    title_words: list[frozenset] = field(default_factory=list)
+    title_head: list[frozenset] = field(default_factory=list)  # title words before "for"/"compatible with"
+    placeholder: np.ndarray | None = None   # titles that name nothing (a category name, a repeated stub)
+    spelling: SpellingIndex | None = None
+    pk_row: dict[int, int] = field(default_factory=dict)  # catalogue primary key -> row
     built_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
 
@@ -72,6 +80,30 @@ class CatalogueIndex:
                     out.append(child)
                     queue.append(child)
         return out
+
+
+ACCESSORY_MARK = re.compile(r"\b(?:for|fits|compatible with|replacement for)\b")
+PLACEHOLDER_REPEATS = 5
+
+
+def title_head(title: str) -> frozenset:
+    """Words of the title before it says what the product is for ("Blade for Utility Knife" -> blade)."""
+    from nlp.normalize import fold
+
+    folded = fold(title)
+    m = ACCESSORY_MARK.search(folded)
+    return frozenset(words(folded[:m.start()] if m else folded))
+
+
+def placeholder_titles(titles: list[str], category_names: set[str]) -> np.ndarray:
+    """A title is a placeholder when it has no word of its own beyond a category name, or when the
+    same title stands for many products."""
+    from nlp.normalize import fold
+
+    folded = [fold(t) for t in titles]
+    counts = Counter(folded)
+    return np.array([len(f.split()) == 0 or f in category_names or counts[f] >= PLACEHOLDER_REPEATS
+                     for f in folded], dtype=bool)
 
 
 def catalogue_version() -> tuple:
@@ -148,6 +180,11 @@ def build_index() -> CatalogueIndex:
     row = {ext: n for n, ext in enumerate(ext_ids)}
     documents = [analyze(f"{r[2]} {r[4]} {r[4]} {r[3]}") for r in rows]  # brand counted twice: short field
     bm25 = BM25(documents)
+    title_bm25 = BM25([analyze(f"{r[2]} {r[4]}") for r in rows])
+    from nlp.normalize import fold, split_category_path
+
+    category_names = {fold(part) for r in rows for part in split_category_path(r[5] or [])}
+    frequency = Counter(t for d in documents for t in set(d) if ":" not in t)
     brand_keys = [kb.link("BRAND", r[4]) if r[4] else None for r in rows]
     leaf = []
     entity_rows: dict[str, set[int]] = defaultdict(set)
@@ -176,7 +213,10 @@ def build_index() -> CatalogueIndex:
         brand_keys=brand_keys, leaf_category=leaf, kb=kb, pipeline=_pipeline(),
         entity_docs={k: np.fromiter(sorted(v), dtype=np.int64) for k, v in entity_rows.items()},
         compatible_docs={k: np.fromiter(sorted(v), dtype=np.int64) for k, v in compatible.items()},
-        children={k: sorted(v) for k, v in children.items()}, graph_source=source, version=version)
+        children={k: sorted(v) for k, v in children.items()}, graph_source=source, version=version,
+        title_bm25=title_bm25, title_words=[frozenset(words(r[2])) for r in rows], title_head=[title_head(r[2]) for r in rows],
+        placeholder=placeholder_titles([r[2] for r in rows], category_names), spelling=SpellingIndex(frequency),
+        pk_row={r[0]: n for n, r in enumerate(rows)})
     index.build_seconds = time.perf_counter() - started
     log.info("search index: %d products, %d terms, %.2fs", index.size, len(bm25.vocabulary), index.build_seconds)
     return index

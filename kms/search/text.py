@@ -28,7 +28,7 @@ MAX_INDEXED_CHARS = 4000  # long descriptions add little recall and cost build t
 
 
 def stem(word: str) -> str:
-    if len(word) > 3 and word.endswith("ies"):
+    if len(word) > 4 and word.endswith("ies"):  # "batteries" -> "battery", but "ties" -> "tie"
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
