@@ -18,7 +18,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Count, Max
 
 from kms.catalogue.models import Product
-from kms.knowledge.models import Entity, Fact, IngestionJob
+from kms.knowledge.models import TRUSTED, Entity, Fact, IngestionJob
 
 from .bm25 import BM25
 from .spelling import SpellingIndex
@@ -165,7 +165,7 @@ def _graph_edges(row: dict[str, int]) -> tuple[list[tuple[int, str, str]], list[
     except Exception as exc:  # the database holds the same facts; categories derive from their keys
         log.warning("search: graph store unavailable, expanding from the database: %s", exc)
         out = [(row[ext], rel, uid) for ext, rel, uid in
-               Fact.objects.exclude(status="rejected").filter(relation__in=FACT_RELATIONS)
+               Fact.objects.filter(status__in=TRUSTED, relation__in=FACT_RELATIONS)
                .values_list("product__external_id", "relation", "entity__uid") if ext in row]
         return out, [], "database"  # the hierarchy then comes from the category keys alone
 
