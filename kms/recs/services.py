@@ -28,6 +28,10 @@ INDEX_CHECK_SECONDS = 5.0
 NEW_ITEMS_SECONDS = 5.0
 NEW_ITEMS_WINDOW = timedelta(minutes=10)  # facts this much older than a version count as trained on
 MAX_NEW_ITEMS = 20_000
+# Facts the served model and its explanations may use for products trained on nothing: extracted
+# ones that passed the confidence threshold and curated ones, as the graph store holds (never
+# rejected facts nor ``candidate``s under the threshold).
+TRUSTED_FACT_STATUSES = ("auto", "approved")
 
 
 def training_data(graph: ExportedGraph) -> InteractionData:
@@ -261,20 +265,21 @@ class _IndexCache:
 
 def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, list[tuple[str, str]]]:
     """Products with facts that ``version`` was not trained on: graph uid -> sorted (relation,
-    entity uid) pairs, merged entities resolved and category ancestors added (as ``training_data``)."""
+    entity uid) pairs, merged entities resolved and category ancestors added (as ``training_data``);
+    trusted facts only (``TRUSTED_FACT_STATUSES``)."""
     from recommender.knowledge import PARENT_CATEGORY, category_ancestors
 
-    from kms.knowledge.models import Fact, Status
+    from kms.knowledge.models import Fact
 
     since = version.created_at - NEW_ITEMS_WINDOW
-    recent = (Fact.objects.filter(created_at__gte=since).exclude(status=Status.REJECTED).order_by()
+    recent = (Fact.objects.filter(created_at__gte=since, status__in=TRUSTED_FACT_STATUSES).order_by()
               .values_list("product__external_id", flat=True).distinct())
     new = [ext for ext in recent.iterator() if f"product:{ext}" not in trained][:MAX_NEW_ITEMS]
     out: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for start in range(0, len(new), 2000):
         for ext, relation, uid, merged in (
-                Fact.objects.filter(product__external_id__in=new[start:start + 2000])
-                .exclude(status=Status.REJECTED).order_by()
+                Fact.objects.filter(product__external_id__in=new[start:start + 2000], status__in=TRUSTED_FACT_STATUSES)
+                .order_by()
                 .values_list("product__external_id", "relation", "entity__uid", "entity__merged_into__uid")):
             uid = merged or uid
             pairs = out[f"product:{ext}"]
