@@ -2,7 +2,7 @@
 score the committed human labels of it (one command).
 
     .venv/bin/python bench/explanations.py [--dataset DIR | --jsonl FILE] [--data-dir DIR]
-        [--n 75] [--seed 0] [--k 3] [--score-only]
+        [--n 75] [--seed 0] [--k 3] [--coverage-users 300] [--score-only]
 
 The model comes through the product path: a data dir (SQLite, local ArcadeDB, models; default
 bench/work/explanations-<dataset>, reused while it has an active model) gets
@@ -14,7 +14,8 @@ cache, the explainer the API serves) until at least --n items carry an explanati
 explained item is written with what a judge needs (the user's history titles, the recommended
 product's and the named history product's title, brand, categories and text excerpt, the
 sentence and its graph path) to bench/gold/explanations/sample_<dataset>[_seed<N>].jsonl, and
-coverage (explained / recommended over all drawn users' top-k) beside it in a .meta.json.
+coverage (explained / recommended over all drawn users' top-k) beside it in a .meta.json, with
+the same share over --coverage-users users of the same seeded order (a tighter estimate).
 
 If labels_<dataset>[_seed<N>].jsonl exists there (one line per sample key: true, informative,
 readable; judged against the text), the figures are printed and written to
@@ -74,7 +75,7 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT else text[:EXCERPT].rsplit(" ", 1)[0] + " …"
 
 
-def draw(n: int, seed: int, k: int) -> tuple[list[dict], dict]:
+def draw(n: int, seed: int, k: int, coverage_users: int = 0) -> tuple[list[dict], dict]:
     """Explained (user, item) records and the coverage counts, through the API's read path."""
     sys.path.insert(0, str(ROOT))
     import django
@@ -117,8 +118,16 @@ def draw(n: int, seed: int, k: int) -> tuple[list[dict], dict]:
                 "via": product(via) if via else None,
                 "explanation": why["text"], "kind": why["kind"], "path": {"nodes": why["nodes"], "edges": why["edges"]},
             })
+    # the same share over more users of the same seeded order: a tighter estimate, not judged
+    wide_recommended, wide_explained = recommended, len(records)
+    for user in users[drawn:max(drawn, coverage_users)]:
+        for item in serving.recommend(user, k=k, category=None, exclude_seen=True, explain=True)["items"]:
+            wide_recommended += 1
+            wide_explained += bool((item.get("explanation") or {}).get("text"))
     meta = {"seed": seed, "k": k, "users": drawn, "recommended": recommended, "explained": len(records),
             "coverage": round(len(records) / recommended, 4) if recommended else 0.0,
+            "coverage_wide": {"users": max(drawn, coverage_users), "recommended": wide_recommended,
+                              "coverage": round(wide_explained / wide_recommended, 4) if wide_recommended else 0.0},
             "model_version": recs.index_cache.version_id, "train_params": TRAIN_PARAMS}
     return records, meta
 
@@ -144,6 +153,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=75)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--coverage-users", type=int, default=300,
+                        help="also measure coverage over this many users of the same order (not judged)")
     parser.add_argument("--score-only", action="store_true", help="score the committed sample and labels")
     args = parser.parse_args()
     if args.jsonl is None and args.dataset is None:
@@ -157,12 +168,13 @@ def main() -> None:
         env = bench_env(data_dir)
         prepare(env, args.dataset, args.jsonl)
         os.environ.update(env)
-        records, meta = draw(args.n, args.seed, args.k)
+        records, meta = draw(args.n, args.seed, args.k, args.coverage_users)
         GOLD.mkdir(parents=True, exist_ok=True)
         sample_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
         print(f"{len(records)} explanations from {meta['users']} users -> {sample_path.relative_to(ROOT)}; "
-              f"coverage {meta['coverage']:.3f} ({meta['explained']}/{meta['recommended']})")
+              f"coverage {meta['coverage']:.3f} ({meta['explained']}/{meta['recommended']}); over "
+              f"{meta['coverage_wide']['users']} users {meta['coverage_wide']['coverage']:.3f}")
 
     sample = [json.loads(line) for line in sample_path.read_text().splitlines() if line.strip()]
     meta = json.loads(meta_path.read_text())
@@ -172,6 +184,7 @@ def main() -> None:
         return
     labels = [json.loads(line) for line in labels_path.read_text().splitlines() if line.strip()]
     result = score(sample, labels, meta["coverage"])
+    result["coverage_wide"] = meta.get("coverage_wide")
     print(json.dumps(result, indent=2))
     if result["unlabelled"]:
         print(f"WARNING: {result['unlabelled']} sampled explanations have no label for their current sentence")

@@ -162,9 +162,10 @@ def is_real_compatibility(name: str, brand_names: set[str]) -> bool:
 
 
 def _pretty_category(name: str) -> str:
-    """Display form of a category name; ancestors exported only by their key come as slugs."""
-    if name and name == name.lower() and " " not in name and "-" in name:
-        return " ".join(w if w == "&" else w.capitalize() for w in name.replace("-and-", " & ").split("-"))
+    """Display form of a category name; ancestors exported only by their key come as slugs
+    ("chain-and-rope-fittings" -> "Chain & Rope Fittings")."""
+    if name and name == name.lower() and " " not in name:
+        return " & ".join(" ".join(w.capitalize() for w in part.split("-") if w) for part in name.split("-and-"))
     return name
 
 
@@ -297,6 +298,11 @@ class ExplanationGraph:
         rel = self.entities_of.get(i, {}).get(e) if i is not None and e is not None else None
         return rel is not None and self.relations[rel] == edge.relation
 
+    def _same_relation(self, a: int, b: int | None) -> bool:
+        if b is None:
+            return False
+        return a == b or (self.relations[a] in CATEGORY_RELATIONS and self.relations[b] in CATEGORY_RELATIONS)
+
     def _title(self, i: int, names: Mapping[str, str]) -> str | None:
         iid = self.item_ids[i]
         return names.get(iid) or self.item_names.get(iid)
@@ -347,11 +353,12 @@ class ExplanationGraph:
         target_entities = self.entities_of.get(target, {})
         for recency, h in enumerate(hist):
             for e, rel in self.entities_of.get(h, {}).items():
-                if target_entities.get(e) != rel or e not in self.usable:
+                if e not in self.usable or not self._same_relation(rel, target_entities.get(e)):
                     continue
                 candidates.append(((_FAMILY_RANK[self.relations[rel]], len(self.entity_items[e]), recency), h, e))
         for _, h, e in sorted(candidates, key=lambda c: c[0]):
             rel = self.relations[self.entities_of[h][e]]
+            target_rel = self.relations[target_entities[e]]  # a category may be one's leaf, the other's ancestor
             name = self.entity_names[e]
             if rel in CATEGORY_RELATIONS:
                 name = _pretty_category(name)
@@ -361,7 +368,7 @@ class ExplanationGraph:
             hn, tn = self._item_node(h, names), self._item_node(target, names)
             nodes = [n for n in (user_node, hn, ent, tn) if n is not None]
             edges = ([PathEdge(user_node.id, hn.id, INTERACTED)] if user_node else []) + [
-                PathEdge(hn.id, ent.id, rel), PathEdge(tn.id, ent.id, rel)]
+                PathEdge(hn.id, ent.id, rel), PathEdge(tn.id, ent.id, target_rel)]
             text = _TEMPLATES[rel].format(entity=name, item=_item_phrase(hn.name))
             return Explanation(item_id, "shared_entity", text, nodes, edges)
 
@@ -386,4 +393,6 @@ class ExplanationGraph:
 
 
 def _item_phrase(short: str) -> str:
-    return f"the {short}" if short else "something"
+    if not short:
+        return "something"
+    return "t" + short[1:] if short.lower().startswith("the ") else f"the {short}"

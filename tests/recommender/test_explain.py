@@ -173,3 +173,22 @@ def test_co_interaction_needs_a_share_of_the_buyers():
     g = _graph(["a", "b"], [("a", "HAS_COLOR", "color:red", "Red")], histories=histories,
                users=[f"u{n}" for n in range(len(histories))])
     assert g.explain("b", user_id="u0", names={"a": "Nitrile Gloves"}) is None
+
+
+def test_category_shared_as_one_items_leaf_and_the_others_ancestor():
+    items, facts = _tree_facts("root")
+    facts = [f for f in facts if not (f[0] == "i0" and f[1] == "IN_CATEGORY")]
+    facts += [("i0", "IN_CATEGORY", "category:root/tools/leaf0/digital", "Digital Leaf"),
+              ("i0", "IN_PARENT_CATEGORY", "category:root/tools/leaf0", "tools leaf 0")]
+    g = _graph(items, facts)
+    ex = g.explain("i1", history=["i0"])  # i0 holds "leaf0" as an ancestor of its own leaf, i1 as its leaf
+    assert ex.text.startswith("Also in tools leaf 0")
+    assert all(g.has_edge(e) for e in ex.edges)
+
+
+def test_display_names():
+    from recommender.explain import _item_phrase, _pretty_category
+
+    assert _pretty_category("chain-and-rope-fittings") == "Chain & Rope Fittings"
+    assert _pretty_category("fittings") == "Fittings" and _pretty_category("3D Printers") == "3D Printers"
+    assert _item_phrase("The Hillman Group 90293 Machine Screw") == "the Hillman Group 90293 Machine Screw"
