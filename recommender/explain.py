@@ -261,8 +261,13 @@ class ExplanationGraph:
         by_depth: dict[int, list[str]] = defaultdict(list)
         for key in categories:
             by_depth[key.count("/") + 1].append(key)
-        root_depth = 0  # levels where one category holds most of the catalogue are roots
-        while by_depth.get(root_depth + 1) and max(size[k] for k in by_depth[root_depth + 1]) > categorised / 2:
+        # Levels where one category holds most of the catalogue are roots; so are levels above
+        # the first one present (a model may drop entities on more than half of the items).
+        root_depth, deepest = 0, max(by_depth)
+        while root_depth < deepest:
+            level = by_depth.get(root_depth + 1)
+            if level and max(size[k] for k in level) <= categorised / 2:
+                break
             root_depth += 1
         broad: set[str] = set()
         for depth in sorted(by_depth):

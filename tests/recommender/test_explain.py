@@ -192,3 +192,15 @@ def test_display_names():
     assert _pretty_category("chain-and-rope-fittings") == "Chain & Rope Fittings"
     assert _pretty_category("fittings") == "Fittings" and _pretty_category("3D Printers") == "3D Printers"
     assert _item_phrase("The Hillman Group 90293 Machine Screw") == "the Hillman Group 90293 Machine Screw"
+
+
+def test_root_dropped_by_the_model_still_marks_the_departments():
+    # twelve small departments (each < 10% of the items) under a root the model left out
+    items, facts = [f"i{n}" for n in range(60)], []
+    for n, item in enumerate(items):
+        dept = f"category:root/dept{n // 5}"
+        facts += [(item, "IN_CATEGORY", f"{dept}/leaf{n % 5 // 2}", f"Leaf {n // 5}.{n % 5 // 2}"),
+                  (item, "IN_PARENT_CATEGORY", dept, f"Department {n // 5}")]
+    g = _graph(items, facts)
+    assert g.explain("i1", history=["i0"]).text.startswith("Also in Leaf 0.0")
+    assert g.explain("i2", history=["i0"]) is None  # only "Department 0" in common
