@@ -57,6 +57,14 @@ def has_active_model(env) -> bool:
     return out.returncode == 0 and out.stdout.strip().endswith("True")
 
 
+def graph_server_running(data_dir: Path) -> bool:
+    try:
+        os.kill(json.loads((data_dir / "arcadedb" / "server.json").read_text())["pid"], 0)
+        return True
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def prepare(env, dataset: Path | None, jsonl: Path | None) -> None:
     sh([PY, "manage.py", "migrate", "-v", "0"], env)
     if has_active_model(env):
@@ -166,9 +174,14 @@ def main() -> None:
         data_dir = args.data_dir or ROOT / "bench" / "work" / f"explanations-{name.split('_seed')[0]}"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = bench_env(data_dir)
-        prepare(env, args.dataset, args.jsonl)
-        os.environ.update(env)
-        records, meta = draw(args.n, args.seed, args.k, args.coverage_users)
+        graph_was_running = graph_server_running(data_dir)
+        try:
+            prepare(env, args.dataset, args.jsonl)
+            os.environ.update(env)
+            records, meta = draw(args.n, args.seed, args.k, args.coverage_users)
+        finally:
+            if not graph_was_running and graph_server_running(data_dir):  # the one ingestion started
+                subprocess.run([PY, "manage.py", "graphserver", "stop"], cwd=ROOT, env=env, check=False)
         GOLD.mkdir(parents=True, exist_ok=True)
         sample_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
