@@ -41,13 +41,13 @@ _explainers_lock = threading.Lock()
 
 
 def _explainer(index):
-    """``explain(user_uid, item_uid, history)`` for the active index, or None if the recommender has none.
-
-    The explanation graph is built once per index (model version) and kept beside it.
+    """``explain(user_uid, item_uid, history, names, brands)`` for the active index, or None if the
+    recommender has none. The explanation graph is built once per index (model version) and kept
+    beside it; titles and brands come per request from the product-row cache (one batch look-up).
     """
     explain = getattr(index, "explain", None)
     if callable(explain):
-        return explain
+        return lambda user, item, history, names, brands: explain(user, item, history)
     try:
         from recommender.explain import ExplanationGraph
     except ImportError:
@@ -58,8 +58,8 @@ def _explainer(index):
             _explainers.clear()  # only the active index's graph is worth keeping
             graph = _explainers[id(index)] = ExplanationGraph.from_model(index.model)
 
-    def explain_item(user, item, history):
-        found = graph.explain(item, user_id=user, history=history)
+    def explain_item(user, item, history, names, brands):
+        found = graph.explain(item, user_id=user, history=history, names=names, brands=brands)
         return found.as_dict() if found is not None else None
     return explain_item
 
@@ -76,9 +76,15 @@ def recommend(user: str, k: int, category: str | None, exclude_seen: bool, expla
                                       if index is not None else "unavailable: no trained model version is active")
         else:
             history = recs.user_history(user)[-50:]
+            rows = recs.product_rows.get_many([uid.split(":", 1)[1] for uid in history])
+            names = {f"product:{ext}": row[0] for ext, row in rows.items()}
+            brands = {f"product:{ext}": row[1] for ext, row in rows.items()}
+            names.update((f"product:{item['product']}", item["title"]) for item in result["items"])
+            brands.update((f"product:{item['product']}", item["brand"]) for item in result["items"])
             for item in result["items"]:
                 try:
-                    item["explanation"] = explainer(f"user:{user}", f"product:{item['product']}", history)
+                    item["explanation"] = explainer(f"user:{user}", f"product:{item['product']}", history,
+                                                    names, brands)
                 except Exception as exc:  # an explanation is a bonus, never a failed request
                     item["explanation"] = {"error": type(exc).__name__}
     return result

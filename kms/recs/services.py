@@ -28,6 +28,9 @@ INDEX_CHECK_SECONDS = 5.0
 NEW_ITEMS_SECONDS = 5.0
 NEW_ITEMS_WINDOW = timedelta(minutes=10)  # facts this much older than a version count as trained on
 MAX_NEW_ITEMS = 20_000
+# Facts the served model and its explanations may use for products trained on nothing: extracted
+# ones that passed the confidence threshold and curated ones, as the graph store holds (never
+# rejected facts nor ``candidate``s under the threshold).
 
 
 def training_data(graph: ExportedGraph) -> InteractionData:
@@ -261,7 +264,8 @@ class _IndexCache:
 
 def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, list[tuple[str, str]]]:
     """Products with facts that ``version`` was not trained on: graph uid -> sorted (relation,
-    entity uid) pairs, merged entities resolved and category ancestors added (as ``training_data``)."""
+    entity uid) pairs, merged entities resolved and category ancestors added (as ``training_data``);
+    trusted facts only (``kms.knowledge.models.TRUSTED``)."""
     from recommender.knowledge import PARENT_CATEGORY, category_ancestors
 
     from kms.knowledge.models import TRUSTED, Fact

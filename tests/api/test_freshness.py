@@ -86,3 +86,15 @@ def test_posted_product_searchable_and_recommendable(write_client, kms_graph, mo
     recs = write_client.get(f"/api/v1/users/{user}/recommendations?k=3&explain=true").json()
     assert recs["source"] == "model" and len(recs["items"]) == 3
     assert all("explanation" in item for item in recs["items"])
+    # products are named by their titles (shortened), never by internal ids
+    from recommender.explain import short_title
+
+    from kms.catalogue.models import Product
+
+    for item in [new_item] + [i for i in recs["items"] if i["explanation"]]:
+        why = item["explanation"]
+        assert "product:" not in why["text"], why
+        bought, recommended = [n for n in why["nodes"] if n["kind"] == "item"]
+        for node in (bought, recommended):
+            assert node["name"] == short_title(Product.objects.get(external_id=node["id"].split(":", 2)[-1]).title)
+        assert bought["name"].lower() in why["text"].lower(), why

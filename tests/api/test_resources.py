@@ -232,7 +232,7 @@ class TestTrainingJobs(ListTests, RetrieveTests):
         assert response.status_code == 202, response.content
         body = response.json()
         version = ModelVersion.objects.get(pk=body["version"])
-        assert (version.state, version.params) == ("queued", {"epochs": 3})
+        assert (version.state, version.params) == ("queued", {"preset": "best", "epochs": 3})  # the default preset
         assert body["state"] == "pending" and body["task_id"] and "result" not in body
         assert len(callbacks) == 1  # train.apply_async(version_id=…) once the version is committed
         assert write_client.get(self.url_for(body["version"])).json()["state"] == "queued"

@@ -1,5 +1,5 @@
 """A merge reaches the graph store, the NLP rules, and the explanations of the next trained model."""
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
 
@@ -26,10 +26,16 @@ def test_merge_reaches_graph_rules_and_next_model(kms_graph, models_dir, role_us
     products, events = ingest_slice(80)
 
     brand_facts = Fact.objects.filter(relation="HAS_BRAND", field="brand").select_related("entity", "product")
-    top = [uid for uid, _ in Counter(f.entity.uid for f in brand_facts).most_common(2)]
-    keep, drop = Entity.objects.get(uid=top[0]), Entity.objects.get(uid=top[1])
-    keep_item = next(f.product for f in brand_facts if f.entity_id == keep.pk)
-    drop_item = next(f.product for f in brand_facts if f.entity_id == drop.pk)
+    # two common brands with products in the same department: a brand shared across departments
+    # explains nothing (recommender.explain), so the pair must be related for the merge to show
+    by_brand = defaultdict(list)
+    for f in brand_facts:
+        by_brand[f.entity_id].append(f.product)
+    ranked = [e for e, _ in Counter(f.entity_id for f in brand_facts).most_common()]
+    keep_id, drop_id, keep_item, drop_item = next(
+        (a, b, pa, pb) for a in ranked for b in ranked if a != b for pa in by_brand[a] for pb in by_brand[b]
+        if pa.pk != pb.pk and pa.category_path[:2] == pb.category_path[:2])
+    keep, drop = Entity.objects.get(pk=keep_id), Entity.objects.get(pk=drop_id)
 
     before = _explain(train_model(TINY), keep_item, drop_item)
     assert before is None or all(e.relation != "HAS_BRAND" for e in before.edges)

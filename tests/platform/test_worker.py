@@ -118,7 +118,8 @@ def test_post_jobs_train_is_trained_by_the_worker(celery_worker_process, kms_gra
     client = APIClient(HTTP_AUTHORIZATION=f"Api-Key {secret}")
     from tests.reliability.conftest import TINY_MODEL
 
-    tiny = {k: v for k, v in TINY_MODEL.items() if not isinstance(v, list)}  # the API takes scalars
+    # the API takes scalars: a preset by name and single fields over it
+    tiny = {"preset": "fast", "seq_epochs": 2, **{k: v for k, v in TINY_MODEL.items() if not isinstance(v, list)}}
     response = client.post("/api/v1/jobs/train", {"params": tiny}, format="json")
     assert response.status_code == 202, response.content
     body = response.json()
