@@ -256,6 +256,19 @@ def kg_ablation(args, source: dict, tmp: Path) -> dict:
             **{k: variants[k] for k in ("none", "structured_only", "text_only", "everything")}}
 
 
+def variants(args, source: dict, tmp: Path, result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.kg_ablation:
+        result["kg_ablation"] = kg_ablation(args, source, tmp)
+        out.write_text(json.dumps(result, indent=1))
+    if args.cold_start:
+        result["cold_start"] = cold_start(args, source, tmp)
+        out.write_text(json.dumps(result, indent=1))
+    for key in ("kg_ablation", "cold_start"):
+        if key in result:
+            print(f"{key}: {json.dumps(result[key])}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
@@ -268,6 +281,8 @@ def main() -> None:
     ap.add_argument("--kg-ablation", action="store_true")
     ap.add_argument("--ablation-preset", default="fast")
     ap.add_argument("--cold-start", action="store_true")
+    ap.add_argument("--variants-only", action="store_true",
+                    help="run only --kg-ablation / --cold-start (written to ..._variants.json)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--params", default="{}", help="TrainConfig overrides for every training (quick checks only)")
     ap.add_argument("--keep", default=None, help="keep the data directories under this path")
@@ -281,11 +296,15 @@ def main() -> None:
     if args.kg:
         source["kg"] = str(Path(args.kg).resolve())
     name = Path(args.dataset).resolve().name if args.dataset else Path(args.jsonl).stem
-    out = Path(args.out or ROOT / "bench" / "results" / f"product_path_{name}_{args.preset}.json")
+    suffix = "_variants" if args.variants_only else ""
+    out = Path(args.out or ROOT / "bench" / "results" / f"product_path_{name}_{args.preset}{suffix}.json")
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kms-product-path-"))
     result: dict = {"dataset": name, "preset": args.preset, "overrides": OVERRIDES, "date": time.strftime("%Y-%m-%d"),
                     "command": " ".join(["bench/product_path.py", *sys.argv[1:]])}
     try:
+        if args.variants_only:
+            variants(args, source, tmp, result, out)
+            return
         shop = Shop(tmp / "shop")
         try:
             shop.setup()
@@ -311,12 +330,7 @@ def main() -> None:
             result["ratio_to_best_peer"] = round(result["served"]["ndcg@20"] / result["peers"][result["best_peer"]]["ndcg@20"], 4)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))  # the main figures, before the longer variants
-        if args.kg_ablation:
-            result["kg_ablation"] = kg_ablation(args, source, tmp)
-            out.write_text(json.dumps(result, indent=1))
-        if args.cold_start:
-            result["cold_start"] = cold_start(args, source, tmp)
-            out.write_text(json.dumps(result, indent=1))
+        variants(args, source, tmp, result, out)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -331,9 +345,6 @@ def main() -> None:
         print(f"best peer {result['best_peer']}: served/best peer = {result['ratio_to_best_peer']}")
     for bad in result.get("peers_mismatched", []):
         print(f"not used (split {bad['split']} != product's {result['product_split']}): {bad['file']}")
-    for key in ("kg_ablation", "cold_start"):
-        if key in result:
-            print(f"{key}: {json.dumps(result[key])}")
     print(f"wrote {out}")
 
 
