@@ -36,6 +36,7 @@ class Fact:
     extractor: str = ""
     extractor_version: str = ""
     confidence: float = 1.0
+    attribute: Optional[str] = None  # HAS_ATTRIBUTE facts of a category schema: the attribute name
 
     @property
     def object_uid(self) -> str:
