@@ -121,7 +121,8 @@ def _is_dev(rec: dict, fraction: float) -> bool:
     return h < fraction
 
 
-def run(dataset: Path, n_iter: int, dev_fraction: float, log=print) -> dict:
+def run(dataset: Path, n_iter: int, dev_fraction: float, log=print,
+        save_to: Path | None = None) -> dict:
     train, test = load(dataset / "train.jsonl"), load(dataset / "test.jsonl")
     fit = [r for r in train if not _is_dev(r, dev_fraction)]
     dev = [r for r in train if _is_dev(r, dev_fraction)]
@@ -143,6 +144,8 @@ def run(dataset: Path, n_iter: int, dev_fraction: float, log=print) -> dict:
         schema = AttributeSchema.from_records(train)
         ner = train_attribute_ner(train, n_iter=n_iter, log=None) if "ner" in mode else None
         model_dir = save_model(ner, mode, Path(tmp) / "final") if ner is not None else None
+        if save_to is not None and ner is not None:
+            save_model(ner, mode, save_to)  # e.g. KMS_NLP_DIR/attributes, which ingestion loads
         train_s = time.perf_counter() - t0
         pipe = build_pipeline(kb, attributes=schema, attribute_model_dir=model_dir)
         t1 = time.perf_counter()
@@ -167,9 +170,11 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     ap.add_argument("--n-iter", type=int, default=12)
     ap.add_argument("--dev-fraction", type=float, default=0.2)
+    ap.add_argument("--save-model", type=Path, default=None,
+                    help="also keep the final attribute NER here (ingestion uses KMS_NLP_DIR/attributes)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "oa_mine.json")
     args = ap.parse_args(argv)
-    res = run(args.dataset, args.n_iter, args.dev_fraction)
+    res = run(args.dataset, args.n_iter, args.dev_fraction, save_to=args.save_model)
     print(f"\nOA-Mine test ({res['test_offers']} offers), mode chosen on dev: {res['mode']}")
     print(f"{'system':62s} {'micro F1':>9s} {'macro F1':>9s} {'P':>7s} {'R':>7s}")
     print(f"{'kms pipeline (attribute_extractor, ' + res['mode'] + ')':62s} {res['micro_f1']:9.4f} "
