@@ -168,7 +168,7 @@ def run(dataset: Path, n_iter: int, dev_fraction: float, log=print,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    ap.add_argument("--n-iter", type=int, default=12)
+    ap.add_argument("--n-iter", type=int, default=15)
     ap.add_argument("--dev-fraction", type=float, default=0.2)
     ap.add_argument("--save-model", type=Path, default=None,
                     help="also keep the final attribute NER here (ingestion uses KMS_NLP_DIR/attributes)")
