@@ -7,6 +7,7 @@ from typing import Any, Iterable, Iterator, Union
 from spacy.language import Language
 
 from .pipeline import EXTRACTOR_VERSION, brand_policy, pipeline_acceptor, pipeline_kb
+from .attributes import attribute_facts
 from .relations import FactBuilder
 from .types import ExtractionResult, ProductText
 
@@ -101,6 +102,7 @@ def extract(pipe: Language, products: Iterable[ProductLike], batch_size: int = 6
                     doc.user_data["field"] = field
                     if field == "title":
                         doc.user_data["context"] = product.description or ""
+                        doc.user_data["category"] = product.categories[-1] if product.categories else ""
                     docs_in.append((doc, (index, field)))
         per_product: dict[int, dict] = {}
         try:
@@ -123,7 +125,10 @@ def extract(pipe: Language, products: Iterable[ProductLike], batch_size: int = 6
                 yield ExtractionResult(product_uid=uid, facts=[], error=error)
                 continue
             try:
-                facts = builder.from_docs(per_product.get(index, {}))
+                docs = per_product.get(index, {})
+                facts = builder.from_docs(docs)
+                if "title" in docs:
+                    facts += attribute_facts(docs["title"], "title", EXTRACTOR_VERSION)
                 if use_structured:
                     facts = builder.structured(product.brand or "", product.categories) + facts
                 if acceptor is not None:

@@ -16,6 +16,7 @@ from spacy.util import compile_suffix_regex, filter_spans
 from . import brand as _brand  # noqa: F401  (registers the component factories)
 from . import category as _category  # noqa: F401
 from .acceptance import Acceptor
+from . import attributes as _attributes
 from .knowledge import KnowledgeBase
 from .measures import find_measures, find_model_numbers, measure_key
 
@@ -130,10 +131,14 @@ class MeasureModelRecognizer:
         return doc
 
 
-def build_pipeline(kb: KnowledgeBase, ner_model_dir: Optional[str | Path] = None) -> Language:
+def build_pipeline(kb: KnowledgeBase, ner_model_dir: Optional[str | Path] = None,
+                   attributes: Optional["_attributes.AttributeSchema"] = None,
+                   attribute_model_dir: Optional[str | Path] = None) -> Language:
     """Compile ``kb`` into a spaCy pipeline; add the trained NER/category models if given.
 
-    ``ner_model_dir`` is an artefact written by ``nlp.training.train_ner``.
+    ``ner_model_dir`` is an artefact written by ``nlp.training.train_ner``. With an attribute
+    schema, an ``attribute_extractor`` (nlp.attributes) extracts the attributes of each
+    product's category; ``attribute_model_dir`` is an artefact of ``attributes.save_model``.
     """
     nlp = make_blank()
     nlp.add_pipe("kb_entity_ruler").add_kb(kb)
@@ -151,6 +156,8 @@ def build_pipeline(kb: KnowledgeBase, ner_model_dir: Optional[str | Path] = None
             nlp.add_pipe("category_classifier").from_disk(artefact / "category")
         if (artefact / "brand").exists():
             nlp.add_pipe("brand_classifier").from_disk(artefact / "brand")
+    if attributes is not None:
+        _attributes.add_to_pipeline(nlp, attributes, attribute_model_dir)
     nlp.meta["kms"] = meta
     nlp.user_data_kb = kb  # relation extraction needs KB linking
     # Which facts are trusted (auto) and which wait for a curator (candidate): the artefact's own

@@ -37,6 +37,7 @@ class Fact:
     extractor_version: str = ""
     confidence: float = 1.0
     status: str = "auto"  # "candidate": below its relation's threshold (nlp.acceptance)
+    attribute: Optional[str] = None  # HAS_ATTRIBUTE facts of a category schema: the attribute name
 
     @property
     def object_uid(self) -> str:

@@ -363,3 +363,49 @@ def outbox_deliver(request):
 
 def home(request):
     return HttpResponseRedirect(reverse("curation:entities"))
+
+
+# --- attribute schemas per category (nlp.attributes) -------------------------------------------
+@role_required(VIEW)
+@require_GET
+def attribute_schemas(request):
+    from kms.knowledge.models import AttributeDefinition
+
+    category = request.GET.get("category", "").strip()
+    qs = AttributeDefinition.objects.all()
+    categories = list(qs.values_list("category", flat=True).distinct().order_by("category"))
+    if category:
+        qs = qs.filter(category__iexact=category)
+    edit = None
+    if request.GET.get("edit"):
+        edit = AttributeDefinition.objects.filter(pk=request.GET["edit"]).first()
+    return render(request, "curation/attributes.html", {
+        "attributes": qs, "categories": categories, "category": category, "edit": edit})
+
+
+@role_required(CURATE)
+@require_POST
+def attribute_save(request):
+    from kms.knowledge.attributes import SchemaError, save_attribute
+
+    pk = request.POST.get("pk") or None
+    try:
+        d = save_attribute(request.POST.get("category", ""), request.POST.get("name", ""),
+                           [v.strip() for v in request.POST.get("values", "").splitlines()],
+                           [v.strip() for v in request.POST.get("patterns", "").splitlines()],
+                           pk=int(pk) if pk else None)
+    except (SchemaError, ValueError) as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(reverse("curation:attributes"))
+    messages.success(request, f"saved {d.category}: {d.name}")
+    return HttpResponseRedirect(reverse("curation:attributes") + f"?category={d.category}")
+
+
+@role_required(CURATE)
+@require_POST
+def attribute_delete(request, pk: int):
+    from kms.knowledge.attributes import delete_attribute
+
+    delete_attribute(pk)
+    messages.success(request, "attribute deleted")
+    return _back(request, reverse("curation:attributes"))

@@ -117,3 +117,25 @@ class IngestionJob(models.Model):
         end = self.finished_at or timezone.now()
         seconds = max((end - self.started_at).total_seconds(), 1e-6)
         return (self.done + self.skipped + self.failed) / seconds
+
+
+class AttributeDefinition(models.Model):
+    """One attribute of a category's schema (``nlp.attributes.AttributeSchema``), curated in the portal.
+
+    ``values``: known values as written in titles (the extractor's dictionary); ``patterns``:
+    value shapes with ``<N>`` for a number ("<N> Ounce", "Pack of <N>").
+    """
+
+    category = models.CharField(max_length=255)
+    name = models.CharField(max_length=128)
+    values = models.JSONField(default=list, blank=True)
+    patterns = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["category", "name"]
+        constraints = [models.UniqueConstraint(fields=["category", "name"],
+                                               name="knowledge_attribute_category_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.name}"

@@ -22,6 +22,7 @@ import nlp
 from kms.catalogue.models import Product
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
+from .attributes import attribute_schema, schema_version
 from .models import CURATED, EXTRACTED, Entity, Fact, IngestionJob, Status
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def knowledge_version() -> tuple:
     # otherwise every chunk of a job would rebuild the pipeline.
     p = Product.objects.aggregate(n=Count("id"), t=Max("updated_at"))
     e = _curated_entities().aggregate(n=Count("id"), t=Max("updated_at"))
-    return (p["n"], str(p["t"]), e["n"], str(e["t"]), str(current_ner_dir()))
+    return (p["n"], str(p["t"]), e["n"], str(e["t"]), str(current_ner_dir()), schema_version(),
+            str(attribute_model_dir()))
 
 
 def nlp_dir() -> Path:
@@ -62,6 +64,12 @@ def current_ner_dir() -> Path | None:
         if path.exists():
             return path
     return None
+
+
+def attribute_model_dir() -> Path | None:
+    """A trained attribute NER (``nlp.attributes.save_model``) under KMS_NLP_DIR/attributes, if any."""
+    path = nlp_dir() / "attributes"
+    return path if (path / "ner").exists() else None
 
 
 def train_nlp_models(n_iter: int = 6, seed: int = 0, log=print, acceptor_only: bool = False) -> dict:
@@ -164,7 +172,9 @@ def get_pipeline():
     with _pipeline_lock:
         if _pipeline is None or _pipeline[0] != version:
             started = time.perf_counter()
-            pipe = nlp.build_pipeline(build_knowledge_base(), ner_model_dir=current_ner_dir())
+            pipe = nlp.build_pipeline(build_knowledge_base(), ner_model_dir=current_ner_dir(),
+                                      attributes=attribute_schema(),
+                                      attribute_model_dir=attribute_model_dir())
             _pipeline = (version, pipe)
             log.info("built NLP pipeline in %.1fs", time.perf_counter() - started)
         return _pipeline[1]

@@ -118,9 +118,9 @@ def test_api_key_secret_is_stored_nowhere_in_the_database(live):
 
 # --- the curation portal ---------------------------------------------------------------------------
 PORTAL_EDITS = {"entity-create", "entity-rename", "entity-merge", "entity-split", "entity-delete", "facts-bulk",
-                "fact-edit", "audit-revert", "jobs-start", "outbox-deliver"}
+                "fact-edit", "audit-revert", "jobs-start", "outbox-deliver", "attribute-save", "attribute-delete"}
 PORTAL_READS = {"home", "entities", "entity-search", "entity", "graph-json", "review", "audit", "jobs",
-                "jobs-json", "models", "stats"}
+                "jobs-json", "models", "stats", "attributes"}
 
 
 def test_every_portal_url_is_classified():
