@@ -28,9 +28,6 @@ INDEX_CHECK_SECONDS = 5.0
 NEW_ITEMS_SECONDS = 5.0
 NEW_ITEMS_WINDOW = timedelta(minutes=10)  # facts this much older than a version count as trained on
 MAX_NEW_ITEMS = 20_000
-# Facts the served model and its explanations may use for products trained on nothing: extracted
-# ones that passed the confidence threshold and curated ones, as the graph store holds (never
-# rejected facts nor ``candidate``s under the threshold).
 
 
 def training_data(graph: ExportedGraph) -> InteractionData:
