@@ -52,6 +52,18 @@ def fused_scores(components: dict[str, Scorer], weights: FusionWeights, users: t
     return out
 
 
+def weighted_metric(normalised: dict[str, torch.Tensor], rows_users: np.ndarray, weights: dict[str, float],
+                    histories: Histories, targets: np.ndarray, users: np.ndarray, metric: str) -> float:
+    """``metric`` of Σ w·normalised over ``users``; row r of each matrix belongs to ``rows_users[r]``."""
+    row_of = {int(u): r for r, u in enumerate(rows_users)}
+
+    def score_fn(batch: torch.Tensor) -> torch.Tensor:
+        rows = torch.as_tensor([row_of[int(u)] for u in batch])
+        return sum(w * normalised[n][rows] for n, w in weights.items() if w > 0)
+
+    return evaluate(score_fn, histories, targets, users=users)[metric]
+
+
 def search_weights(
     normalised: dict[str, torch.Tensor],
     users: np.ndarray,
@@ -68,17 +80,10 @@ def search_weights(
     user. Returns the best weights and their validation metric.
     """
     names = list(normalised)
-    row_of = {int(u): r for r, u in enumerate(users)}
-
     def value(w: dict[str, float]) -> float:
         if not any(v > 0 for v in w.values()):
             return -1.0
-
-        def score_fn(batch: torch.Tensor) -> torch.Tensor:
-            rows = torch.as_tensor([row_of[int(u)] for u in batch])
-            return sum(w[n] * normalised[n][rows] for n in names if w[n] > 0)
-
-        return evaluate(score_fn, histories, targets, users=users)[metric]
+        return weighted_metric(normalised, users, w, histories, targets, users, metric)
 
     singles = {n: value({m: float(m == n) for m in names}) for n in names}
     best_name = max(singles, key=singles.get)
@@ -129,11 +134,7 @@ def choose_weights(
     halves = [np.sort(users[perm[: len(users) // 2]]), np.sort(users[perm[len(users) // 2:]])]
 
     def value(w: dict[str, float], subset: np.ndarray) -> float:
-        def score_fn(batch: torch.Tensor) -> torch.Tensor:
-            rows = torch.as_tensor([row_of[int(u)] for u in batch])
-            return sum(w[n] * normalised[n][rows] for n in names if w.get(n, 0) > 0)
-
-        return evaluate(score_fn, histories, targets, users=subset)[metric]
+        return weighted_metric(normalised, users, w, histories, targets, subset, metric)
 
     def restricted(subset: np.ndarray) -> dict[str, torch.Tensor]:
         rows = torch.as_tensor([row_of[int(u)] for u in subset])
