@@ -184,7 +184,7 @@ class Drill:
 
         from kms.catalogue.services import scientific_products, upsert_products
         from kms.graphstore import get_graph_store, reset_graph_store
-        from kms.knowledge.services import start_ingestion
+        from kms.knowledge.tasks import start_ingestion
 
         products = scientific_products(settings.DATASETS_DIR / "amazon-scientific")[: self.n_products]
         ids = upsert_products(products).created
@@ -300,7 +300,7 @@ class Drill:
         log("drill 3: broker back")
         from kms.knowledge.models import IngestionJob
         from kms.events.services import push_interactions_to_graph
-        from kms.knowledge.services import dispatch_pending_jobs
+        from kms.knowledge.tasks import dispatch_pending_jobs
 
         deadline = time.monotonic() + 300
         job = IngestionJob.objects.order_by("-id").first()
@@ -327,13 +327,14 @@ class Drill:
 
         from kms.catalogue.importers import SCIENTIFIC_EPOCH
         from kms.events.services import record_events
+        from kms.events.tasks import deliver_to_graph
 
         inter = json.loads((settings.DATASETS_DIR / "amazon-scientific" / "Scientific.inter.json").read_text())
         have = {p["external_id"] for p in products}
         events = [{"event_id": f"d-{u}-{n}", "user": u, "product": str(i), "type": "purchase",
                    "timestamp": (SCIENTIFIC_EPOCH + timedelta(seconds=n)).isoformat()}
                   for u, seq in inter.items() for n, i in enumerate(seq) if str(i) in have]
-        record_events(events)
+        deliver_to_graph(record_events(events).interaction_ids)  # as POST /events does
         return events
 
     def restart_graph(self):

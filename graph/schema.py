@@ -8,26 +8,8 @@ from __future__ import annotations
 
 import re
 
-NODE_LABELS = ("Product", "User", "Brand", "Category", "Entity")
-
-# uid prefix -> label; any other prefix is an Entity of that type (material:, color:, …)
-PREFIX_LABELS = {"product": "Product", "user": "User", "brand": "Brand", "category": "Category"}
-# imported knowledge (external:<id>) and extracted entities share the Entity label
-
-RELATIONSHIP_TYPES = (
-    "HAS_BRAND",
-    "IN_CATEGORY",
-    "SUBCATEGORY_OF",
-    "MADE_OF",
-    "HAS_COLOR",
-    "HAS_ATTRIBUTE",
-    "COMPATIBLE_WITH",
-    "USED_FOR",
-    "HAS_MODEL_NUMBER",
-    "IS_PRODUCT_TYPE",
-    "INTERACTED",
-    "RELATED_TO",  # imported external knowledge (typed by the `relation` property)
-)
+from kgschema import NODE_LABELS, PREFIX_LABELS, RELATIONSHIP_TYPES  # noqa: F401  (the vocabulary)
+from kgschema import label_for_uid, make_uid, product_uid, user_uid  # noqa: F401
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -49,20 +31,4 @@ def checked_name(name: str) -> str:
     return name
 
 
-def label_for_uid(uid: str) -> str:
-    prefix, sep, _ = uid.partition(":")
-    if not sep:
-        raise ValueError(f"uid without a kind prefix: {uid!r}")
-    return PREFIX_LABELS.get(prefix, "Entity")
 
-
-def make_uid(kind: str, key: str) -> str:
-    return f"{kind.lower()}:{key}"
-
-
-def product_uid(external_id: str) -> str:
-    return make_uid("product", str(external_id))
-
-
-def user_uid(external_id: str) -> str:
-    return make_uid("user", str(external_id))

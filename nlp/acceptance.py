@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
+from kgschema import (COMPATIBLE_WITH, HAS_ATTRIBUTE, HAS_BRAND, HAS_COLOR, HAS_MODEL_NUMBER, IN_CATEGORY,
+                      IS_PRODUCT_TYPE, MADE_OF, USED_FOR)
 from .measures import MEASURE_RE, UNITS, find_measures
 from .normalize import singular
 from .types import Fact
@@ -333,36 +335,36 @@ def product_cues(facts: list[Fact], product_text: dict) -> list[list[str]]:
              for name in ("title", "description", "brand", "categories")}
     spans: dict[str, list[tuple[int, int, str]]] = {}
     for f in facts:
-        if f.relation == "HAS_ATTRIBUTE":
+        if f.relation == HAS_ATTRIBUTE:
             spans.setdefault(f.field, []).append((f.start, f.end, (f.object_key or "").split("-", 1)[0]))
-    n_models = sum(f.relation == "HAS_MODEL_NUMBER" for f in facts)
-    model_tokens = [texts["title"][f.start:f.end] for f in facts if f.relation == "HAS_MODEL_NUMBER"
+    n_models = sum(f.relation == HAS_MODEL_NUMBER for f in facts)
+    model_tokens = [texts["title"][f.start:f.end] for f in facts if f.relation == HAS_MODEL_NUMBER
                     and f.field == "title"]
-    n_materials = sum(f.relation == "MADE_OF" and f.field == "title" for f in facts)
-    material_starts = {f.start for f in facts if f.relation == "MADE_OF" and f.field == "title"}
-    colour_spans = [(f.start, f.end) for f in facts if f.relation == "HAS_COLOR" and f.field == "title"]
+    n_materials = sum(f.relation == MADE_OF and f.field == "title" for f in facts)
+    material_starts = {f.start for f in facts if f.relation == MADE_OF and f.field == "title"}
+    colour_spans = [(f.start, f.end) for f in facts if f.relation == HAS_COLOR and f.field == "title"]
     out = []
     for f in facts:
         text = texts.get(f.field, "")
         r = f.relation
-        if r == "COMPATIBLE_WITH":
+        if r == COMPATIBLE_WITH:
             c = compatible_cues(f, text)
-        elif r == "USED_FOR":
+        elif r == USED_FOR:
             c = used_for_cues(f, text)
-        elif r == "HAS_ATTRIBUTE":
+        elif r == HAS_ATTRIBUTE:
             c = attribute_cues(f, text, spans.get(f.field, []))
-        elif r == "HAS_MODEL_NUMBER":
+        elif r == HAS_MODEL_NUMBER:
             c = model_cues(f, text, n_models, model_tokens)
-        elif r == "MADE_OF":
+        elif r == MADE_OF:
             c = material_cues(f, text, n_materials)
-        elif r == "HAS_COLOR":
+        elif r == HAS_COLOR:
             c = colour_cues(f, text, material_starts if f.field == "title" else set(),
                             colour_spans if f.field == "title" else [])
-        elif r == "IS_PRODUCT_TYPE":
+        elif r == IS_PRODUCT_TYPE:
             c = type_cues(f, text, product_text)
-        elif r == "IN_CATEGORY":
+        elif r == IN_CATEGORY:
             c = category_cues(f, product_text)
-        elif r == "HAS_BRAND":
+        elif r == HAS_BRAND:
             c = brand_cues(f, text)
         else:
             c = []

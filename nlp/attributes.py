@@ -33,6 +33,9 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import compile_infix_regex, filter_spans, minibatch
 
+from kgschema import HAS_ATTRIBUTE
+
+from .blank import make_blank
 from .normalize import slug
 from .types import Fact
 
@@ -132,8 +135,6 @@ def gold_spans(title: str, targets: dict) -> list[tuple[int, int, str]]:
 
 def train_attribute_ner(records: list[dict], n_iter: int = 12, seed: int = 0, log=None) -> Language:
     """A spaCy NER with one label per attribute name, trained on labelled titles."""
-    from .pipeline import make_blank
-
     random.seed(seed)
     spacy.util.fix_random_seed(seed)
     nlp = make_blank()
@@ -289,7 +290,7 @@ def attribute_facts(doc: Doc, field: str, version: str) -> list[Fact]:
     facts = []
     for start, end, attribute, source in doc.user_data.get(SPAN_KEY, []):
         value = doc.text[start:end]
-        facts.append(Fact(relation="HAS_ATTRIBUTE", object_type="ATTRIBUTE_VALUE",
+        facts.append(Fact(relation=HAS_ATTRIBUTE, object_type="ATTRIBUTE_VALUE",
                           object_key=f"{slug(attribute)}:{slug(value)}", object_name=value,
                           attribute=attribute, field=field, start=start, end=end, text=value,
                           extractor=f"attribute_{source}", extractor_version=version,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Optional
 
@@ -11,11 +10,12 @@ import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.matcher import PhraseMatcher
-from spacy.util import compile_suffix_regex, filter_spans
+from spacy.util import filter_spans
 
 from . import brand as _brand  # noqa: F401  (registers the component factories)
 from . import category as _category  # noqa: F401
 from .acceptance import Acceptor
+from .blank import make_blank  # noqa: F401  (part of this module's interface)
 from . import attributes as _attributes
 from .knowledge import KnowledgeBase
 from .measures import find_measures, find_model_numbers, measure_key
@@ -25,19 +25,6 @@ EXTRACTOR_VERSION = "0.1.0"
 for _name in ("value", "unit", "dimension", "norm_key"):
     if not Span.has_extension(_name):
         Span.set_extension(_name, default=None)
-
-
-def make_blank() -> Language:
-    """blank("en") whose tokenizer keeps "TRA708T", "128GB", "12V" as single tokens.
-
-    The stock English suffix rules split a unit off a number ("TRA708" + "T"), which cuts
-    model numbers in half; measures are found by regex on characters anyway.
-    """
-    nlp = spacy.blank("en")
-    suffixes = [s for s in nlp.Defaults.suffixes if "(?<=[0-9])(?:km|" not in s
-                and not re.search(r"\(\?<=\[0-9\]\)\(\?:[a-z]", s)]
-    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
-    return nlp
 
 
 class KBEntityRuler:

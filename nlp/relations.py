@@ -11,6 +11,8 @@ from typing import Iterable, Optional
 
 from spacy.tokens import Doc, Span
 
+from kgschema import (COMPATIBLE_WITH, HAS_ATTRIBUTE, HAS_BRAND, HAS_COLOR, HAS_MODEL_NUMBER, IN_CATEGORY,
+                      IS_PRODUCT_TYPE, MADE_OF, USED_FOR)
 from .brand import decide as decide_brand
 from .knowledge import KnowledgeBase
 from .measures import find_model_numbers
@@ -58,17 +60,17 @@ class FactBuilder:
         if brand and clean_text(brand):
             key = self.kb.link("BRAND", brand) or entity_key("BRAND", brand)
             if key:
-                facts.append(self.fact("HAS_BRAND", "BRAND", key, self.kb.name("BRAND", key)
+                facts.append(self.fact(HAS_BRAND, "BRAND", key, self.kb.name("BRAND", key)
                                        if key in self.kb.brands else clean_text(brand),
                                        "brand", 0, len(brand), brand, "structured", 1.0))
         parts = split_category_path(categories)
         if parts:
             joined = ",".join(categories)
-            facts.append(self.fact("IN_CATEGORY", "CATEGORY", category_key(parts), parts[-1],
+            facts.append(self.fact(IN_CATEGORY, "CATEGORY", category_key(parts), parts[-1],
                                    "categories", 0, len(joined), joined, "structured", 1.0))
             leaf_start = joined.rfind(categories[-1]) if categories[-1] else 0
             type_key = entity_key("PRODUCT_TYPE", parts[-1])
-            facts.append(self.fact("IS_PRODUCT_TYPE", "PRODUCT_TYPE", type_key, parts[-1],
+            facts.append(self.fact(IS_PRODUCT_TYPE, "PRODUCT_TYPE", type_key, parts[-1],
                                    "categories", leaf_start, leaf_start + len(categories[-1]),
                                    joined, "structured", 1.0))
         return facts
@@ -82,8 +84,8 @@ class FactBuilder:
             text = _text(doc)
             compat = [m.span("clause") for m in COMPAT_RE.finditer(text)]
             uses = [m.span("clause") for m in USE_RE.finditer(text)]
-            facts += self._clause_facts(doc, field, compat, "COMPATIBLE_WITH")
-            facts += self._clause_facts(doc, field, uses, "USED_FOR")
+            facts += self._clause_facts(doc, field, compat, COMPATIBLE_WITH)
+            facts += self._clause_facts(doc, field, uses, USED_FOR)
             blocked = compat + uses
             in_title = field == "title"
             for ent in doc.ents:
@@ -96,17 +98,17 @@ class FactBuilder:
                     if f:
                         brand_candidates.append((f.confidence, field_rank, ent.start_char, f))
                 elif label == "MEASURE" and ent._.value is not None:
-                    facts.append(self.fact("HAS_ATTRIBUTE", "MEASURE", ent._.norm_key, ent.text,
+                    facts.append(self.fact(HAS_ATTRIBUTE, "MEASURE", ent._.norm_key, ent.text,
                                            field, ent.start_char, ent.end_char, text, "measure_regex",
                                            0.9, value=ent._.value, unit=ent._.unit))
                 elif label == "MODEL_NUMBER" and in_title:
-                    facts.append(self.fact("HAS_MODEL_NUMBER", "MODEL_NUMBER",
+                    facts.append(self.fact(HAS_MODEL_NUMBER, "MODEL_NUMBER",
                                            entity_key("MODEL_NUMBER", ent.text), ent.text, field,
                                            ent.start_char, ent.end_char, text, "model_regex", 0.8))
                 elif label == "MATERIAL":
                     before = text[max(0, ent.start_char - 30):ent.start_char]
                     if in_title or _MATERIAL_CUE.search(before):
-                        facts.append(self.fact("MADE_OF", "MATERIAL", ent.kb_id_ or slug(ent.text),
+                        facts.append(self.fact(MADE_OF, "MATERIAL", ent.kb_id_ or slug(ent.text),
                                                self.kb.name("MATERIAL", ent.kb_id_), field,
                                                ent.start_char, ent.end_char, text, "kb_ruler",
                                                0.8 if in_title else 0.75))
@@ -114,7 +116,7 @@ class FactBuilder:
                     before = text[max(0, ent.start_char - 12):ent.start_char]
                     coded = text[ent.end_char:ent.end_char + 6].lower().startswith(("-coded", " coded"))
                     if (in_title or _COLOR_CUE.search(before)) and not coded:
-                        facts.append(self.fact("HAS_COLOR", "COLOR", ent.kb_id_ or slug(ent.text),
+                        facts.append(self.fact(HAS_COLOR, "COLOR", ent.kb_id_ or slug(ent.text),
                                                self.kb.name("COLOR", ent.kb_id_), field,
                                                ent.start_char, ent.end_char, text, "kb_ruler",
                                                0.8 if in_title else 0.7))
@@ -122,7 +124,7 @@ class FactBuilder:
                     key = ent.kb_id_ or self.kb.link("PRODUCT_TYPE", ent.text) or entity_key(
                         "PRODUCT_TYPE", ent.text)
                     type_candidates.append(self.fact(
-                        "IS_PRODUCT_TYPE", "PRODUCT_TYPE", key, self.kb.name("PRODUCT_TYPE", key)
+                        IS_PRODUCT_TYPE, "PRODUCT_TYPE", key, self.kb.name("PRODUCT_TYPE", key)
                         if key in self.kb.entities["PRODUCT_TYPE"] else ent.text, field,
                         ent.start_char, ent.end_char, text, src, 0.6 if src == "kb_ruler" else 0.5))
         # One HAS_BRAND from text: other brands in a listing are usually "fits X" targets.
@@ -137,7 +139,7 @@ class FactBuilder:
         if title is not None and title.cats:
             path, score = max(title.cats.items(), key=lambda kv: kv[1])
             parts = self.kb.categories.get(path, {}).get("path") or path.split("/")
-            facts.append(self.fact("IN_CATEGORY", "CATEGORY", path, parts[-1], "title", 0,
+            facts.append(self.fact(IN_CATEGORY, "CATEGORY", path, parts[-1], "title", 0,
                                    len(_text(title)), _text(title), "category_knn", min(score, 0.99)))
         return _dedupe(facts)
 
@@ -159,11 +161,11 @@ class FactBuilder:
             return span_fact
         if source == "alias":  # the span names a sub-brand/alias of the catalogue's brand
             share = self.brand_aliases[span_fact.object_key][1]
-            return self.fact("HAS_BRAND", "BRAND", key, name, span_fact.field, span_fact.start,
+            return self.fact(HAS_BRAND, "BRAND", key, name, span_fact.field, span_fact.start,
                              span_fact.end, _text(docs[span_fact.field]), "brand-classifier",
                              span_fact.confidence * share)
         _, score, field, start, end = pred
-        return self.fact("HAS_BRAND", "BRAND", key, name, field, start, end, _text(title),
+        return self.fact(HAS_BRAND, "BRAND", key, name, field, start, end, _text(title),
                          "brand-classifier", max(0.01, score))
 
     def _brand_fact(self, ent: Span, field: str, src: str, in_title: bool) -> Optional[Fact]:
@@ -177,7 +179,7 @@ class FactBuilder:
         else:
             conf = (0.9 if at_start else 0.6 if in_title else 0.5) + (0.05 if known else 0.0)
         name = self.kb.name("BRAND", key) if known else ent.text
-        return self.fact("HAS_BRAND", "BRAND", key, name, field, ent.start_char, ent.end_char,
+        return self.fact(HAS_BRAND, "BRAND", key, name, field, ent.start_char, ent.end_char,
                          _text(ent.doc), src, conf)
 
     @staticmethod
@@ -197,10 +199,10 @@ class FactBuilder:
         for c_start, c_end in clauses:
             for i_start, i_end in _items(text, c_start, c_end):
                 item = text[i_start:i_end]
-                if relation == "COMPATIBLE_WITH":
+                if relation == COMPATIBLE_WITH:
                     facts += self._compat_item(doc, field, item, i_start, i_end)
                 else:
-                    facts.append(self.fact("USED_FOR", "USE", slug(item), item, field, i_start,
+                    facts.append(self.fact(USED_FOR, "USE", slug(item), item, field, i_start,
                                            i_end, text, "use_cue", 0.6))
         return facts
 
@@ -208,22 +210,22 @@ class FactBuilder:
         text = _text(doc)
         models = list(find_model_numbers(item, strict=False))
         if models:
-            return [self.fact("COMPATIBLE_WITH", "MODEL_NUMBER", entity_key("MODEL_NUMBER", m),
+            return [self.fact(COMPATIBLE_WITH, "MODEL_NUMBER", entity_key("MODEL_NUMBER", m),
                               item if len(models) == 1 else m, field, start + s, start + e, text,
                               "compat_cue", 0.8) for s, e, m in models]
         brand = self.kb.link("BRAND", item)
         if brand:
-            return [self.fact("COMPATIBLE_WITH", "BRAND", brand, self.kb.name("BRAND", brand),
+            return [self.fact(COMPATIBLE_WITH, "BRAND", brand, self.kb.name("BRAND", brand),
                               field, start, end, text, "compat_cue", 0.7)]
         for ent in doc.ents:
             if ent.label_ == "BRAND" and start <= ent.start_char and ent.end_char <= end:
                 key = ent.kb_id_ or entity_key("BRAND", ent.text)
-                return [self.fact("COMPATIBLE_WITH", "BRAND", key, ent.text, field,
+                return [self.fact(COMPATIBLE_WITH, "BRAND", key, ent.text, field,
                                   ent.start_char, ent.end_char, text, "compat_cue", 0.6)]
         if not re.search(r"[A-Za-z]", item) or len(item) < 3:
             return []
         key = entity_key("PRODUCT_TYPE", item)
-        return [self.fact("COMPATIBLE_WITH", "PRODUCT_TYPE", key, item, field, start, end, text,
+        return [self.fact(COMPATIBLE_WITH, "PRODUCT_TYPE", key, item, field, start, end, text,
                           "compat_cue", 0.5)]
 
 

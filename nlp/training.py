@@ -21,6 +21,7 @@ import spacy
 from spacy.training import Example
 from spacy.util import filter_spans, minibatch
 
+from kgschema import HAS_BRAND
 from .brand import BrandClassifier, choose_thresholds, learn_aliases
 from .category import CategoryClassifier
 from .knowledge import KnowledgeBase
@@ -100,7 +101,7 @@ def _span_brands(pipe, products: list[ProductText]) -> list[Optional[tuple[str, 
     hidden = [replace(p, brand="", categories=[]) for p in products]
     out = []
     for res in extract(pipe, hidden, use_structured=False):
-        fact = next((f for f in res.facts if f.relation == "HAS_BRAND"), None)
+        fact = next((f for f in res.facts if f.relation == HAS_BRAND), None)
         out.append((fact.object_key, fact.confidence) if fact else None)
     return out
 

@@ -41,19 +41,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-INTERACTED = "INTERACTED"
-CATEGORY_RELATIONS = ("IN_CATEGORY", "IN_PARENT_CATEGORY")
+from kgschema import (CATEGORY_RELATIONS, COMPATIBLE_WITH, HAS_BRAND, IN_CATEGORY, IN_PARENT_CATEGORY, INTERACTED,
+                      IS_PRODUCT_TYPE, MADE_OF, make_uid, user_uid)
+
 # Reason families in order of preference; relations not listed (colour, measures, model
 # numbers, uses) never explain a recommendation on their own.
-_FAMILY_RANK = {"COMPATIBLE_WITH": 0, "HAS_BRAND": 1, "IS_PRODUCT_TYPE": 2, "IN_CATEGORY": 3,
-                "IN_PARENT_CATEGORY": 3, "MADE_OF": 4}
+_FAMILY_RANK = {COMPATIBLE_WITH: 0, HAS_BRAND: 1, IS_PRODUCT_TYPE: 2, IN_CATEGORY: 3,
+                IN_PARENT_CATEGORY: 3, MADE_OF: 4}
 _TEMPLATES = {
-    "COMPATIBLE_WITH": "Fits {entity}, like {item} you bought",
-    "HAS_BRAND": "By {entity}, like {item} you bought",
-    "IS_PRODUCT_TYPE": "Same kind of product ({entity}) as {item} you bought",
-    "IN_CATEGORY": "Also in {entity}, like {item} you bought",
-    "IN_PARENT_CATEGORY": "Also in {entity}, like {item} you bought",
-    "MADE_OF": "Also made of {entity}, like {item} you bought",
+    COMPATIBLE_WITH: "Fits {entity}, like {item} you bought",
+    HAS_BRAND: "By {entity}, like {item} you bought",
+    IS_PRODUCT_TYPE: "Same kind of product ({entity}) as {item} you bought",
+    IN_CATEGORY: "Also in {entity}, like {item} you bought",
+    IN_PARENT_CATEGORY: "Also in {entity}, like {item} you bought",
+    MADE_OF: "Also made of {entity}, like {item} you bought",
 }
 MIN_CO_BUYERS = 2
 MIN_CO_SHARE = 0.10  # of the history item's other buyers: fewer is chance, not a reason
@@ -224,7 +225,7 @@ class ExplanationGraph:
             for e, r in ents.items():
                 self.relation_of.setdefault(e, r)
         self.brand_names = {self.entity_names[e].lower() for e, r in self.relation_of.items()
-                            if self.relations[r] == "HAS_BRAND"}
+                            if self.relations[r] == HAS_BRAND}
         self.category_entities: set[int] = set()
         self.root_categories: set[int] = set()
         self.usable = self._usable_entities()
@@ -247,7 +248,7 @@ class ExplanationGraph:
         for e, r in self.relation_of.items():
             rel = self.relations[r]
             # brands may look like measures ("3M"); the products' texts check them instead
-            if rel not in _FAMILY_RANK or (rel != "HAS_BRAND" and is_bare_measure(self.entity_names[e])):
+            if rel not in _FAMILY_RANK or (rel != HAS_BRAND and is_bare_measure(self.entity_names[e])):
                 continue
             if rel in CATEGORY_RELATIONS:
                 categories[self.entity_ids[e].split(":", 1)[-1]] = e
@@ -319,20 +320,20 @@ class ExplanationGraph:
     def _supported(self, rel: str, name: str, items: Sequence[int], names: Mapping[str, str],
                    brands: Mapping[str, str]) -> bool:
         """Whether the products' own texts (where given) back the fact on each of ``items``."""
-        if rel == "HAS_BRAND" and name.strip().lower() in _NO_BRAND:
+        if rel == HAS_BRAND and name.strip().lower() in _NO_BRAND:
             return False
-        if rel == "COMPATIBLE_WITH":
+        if rel == COMPATIBLE_WITH:
             return is_real_compatibility(name, self.brand_names)
-        if rel in ("HAS_BRAND", "MADE_OF") and self._related(*items) is False:
+        if rel in (HAS_BRAND, MADE_OF) and self._related(*items) is False:
             return False  # a brand or material shared across departments says little
         for i in items:
             title, brand = self._title(i, names), brands.get(self.item_ids[i])
-            if rel == "HAS_BRAND" and (title is not None or brand):
+            if rel == HAS_BRAND and (title is not None or brand):
                 if not ((brand and _mentions(brand, name)) or (title and _mentions(title, name))):
                     return False
-            elif rel == "IS_PRODUCT_TYPE" and title is not None and not names_as_head(title, name):
+            elif rel == IS_PRODUCT_TYPE and title is not None and not names_as_head(title, name):
                 return False
-            elif rel == "MADE_OF" and title is not None and not names_as_material(title, name):
+            elif rel == MADE_OF and title is not None and not names_as_material(title, name):
                 return False
         return True
 
@@ -352,7 +353,7 @@ class ExplanationGraph:
         hist = [h for h in dict.fromkeys(reversed(hist)) if h != target]  # most recent first
         if not hist:
             return None
-        user_node = PathNode("user", f"user:{user_id}", str(user_id)) if user_id is not None else None
+        user_node = PathNode("user", user_uid(user_id), str(user_id)) if user_id is not None else None
 
         candidates = []  # (key, h, entity)
         target_entities = self.entities_of.get(target, {})
@@ -369,7 +370,7 @@ class ExplanationGraph:
                 name = _pretty_category(name)
             if not self._supported(rel, name, (h, target), names, brands):
                 continue
-            ent = PathNode("entity", f"entity:{self.entity_ids[e]}", name)
+            ent = PathNode("entity", make_uid("entity", self.entity_ids[e]), name)
             hn, tn = self._item_node(h, names), self._item_node(target, names)
             nodes = [n for n in (user_node, hn, ent, tn) if n is not None]
             edges = ([PathEdge(user_node.id, hn.id, INTERACTED)] if user_node else []) + [
@@ -389,7 +390,7 @@ class ExplanationGraph:
             return None
         n, _, h, v, m = co
         hn, tn = self._item_node(h, names), self._item_node(target, names)
-        vn = PathNode("user", f"user:{self.user_ids[v]}", "another customer")
+        vn = PathNode("user", user_uid(self.user_ids[v]), "another customer")
         nodes = [n for n in (user_node, hn, vn, tn) if n is not None]
         edges = ([PathEdge(user_node.id, hn.id, INTERACTED)] if user_node else []) + [
             PathEdge(vn.id, hn.id, INTERACTED), PathEdge(vn.id, tn.id, INTERACTED)]

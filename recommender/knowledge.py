@@ -13,21 +13,14 @@ from dataclasses import replace
 import numpy as np
 import scipy.sparse as sp
 
+from kgschema import (BRAND, CATEGORY, HAS_BRAND, IN_CATEGORY, IN_PARENT_CATEGORY, brand_uid, category_ancestors,  # noqa: F401
+                      category_leaf_name, category_uid)
 from recommender.data import InteractionData
 
 Triple = tuple[str, str, str, str]  # (item id, relation, entity uid, entity display name)
 
 
-PARENT_CATEGORY = "IN_PARENT_CATEGORY"  # item -> each ancestor of its category (derived, not stored)
-
-
-def category_ancestors(uid: str) -> list[str]:
-    """``category:a/b/c`` -> ``[category:a, category:a/b]`` (the graph's SUBCATEGORY_OF chain)."""
-    kind, sep, key = uid.partition(":")
-    if kind != "category" or not sep:
-        return []
-    parts = key.split("/")
-    return [f"category:{'/'.join(parts[:n])}" for n in range(1, len(parts))]
+PARENT_CATEGORY = IN_PARENT_CATEGORY  # item -> each ancestor of its category (derived, not stored)
 
 
 def with_ancestors(triples: Iterable[Triple]) -> list[Triple]:
@@ -35,8 +28,8 @@ def with_ancestors(triples: Iterable[Triple]) -> list[Triple]:
     out = []
     for item, rel, ent, name in triples:
         out.append((item, rel, ent, name))
-        if rel == "IN_CATEGORY":
-            out += [(item, PARENT_CATEGORY, a, a.rsplit("/", 1)[-1].split(":", 1)[-1]) for a in category_ancestors(ent)]
+        if rel == IN_CATEGORY:
+            out += [(item, PARENT_CATEGORY, a, category_leaf_name(a)) for a in category_ancestors(ent)]
     return out
 
 
@@ -50,10 +43,10 @@ def catalogue_triples(items: dict[str, dict]) -> list[Triple]:
     for item_id, rec in items.items():
         brand = (rec.get("brand") or "").strip()
         if brand and entity_key("BRAND", brand):
-            out.append((item_id, "HAS_BRAND", f"brand:{entity_key('BRAND', brand)}", brand))
+            out.append((item_id, HAS_BRAND, brand_uid(entity_key(BRAND, brand)), brand))
         parts = split_category_path(rec.get("categories") or "")
         if parts:
-            out.append((item_id, "IN_CATEGORY", f"category:{entity_key('CATEGORY', parts)}", parts[-1]))
+            out.append((item_id, IN_CATEGORY, category_uid(entity_key(CATEGORY, parts)), parts[-1]))
     return out
 
 

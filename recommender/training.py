@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from kgschema import IN_CATEGORY
 from recommender.calibration import ColdStartBlend, fit_cold_blend
 from recommender.data import InteractionData, leave_last_out
 from recommender.fusion import FusionWeights, choose_weights, fused_scores
@@ -330,7 +331,7 @@ def restrict_knowledge(data: InteractionData, relations: Iterable[str]) -> Inter
 
     from recommender.knowledge import PARENT_CATEGORY
 
-    keep = set(relations) | ({PARENT_CATEGORY} if "IN_CATEGORY" in relations else set())
+    keep = set(relations) | ({PARENT_CATEGORY} if IN_CATEGORY in relations else set())
     ids = [n for n, r in enumerate(data.relations) if r in keep]
     triples = np.asarray(data.item_entity, dtype=np.int64).reshape(-1, 3)
     return dc_replace(data, item_entity=triples[np.isin(triples[:, 1], ids)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 
+from kgschema import product_uid, user_uid
 from kms.recs import services as recs
 
 
@@ -32,7 +33,7 @@ def warm_up() -> None:
 
 def popular(k: int, category: str | None = None, exclude: set[str] | None = None) -> list[dict]:
     """The in-memory popularity ranking of ``kms.recs.services`` with product rows attached."""
-    uids = {f"product:{e}" for e in exclude or ()}
+    uids = {product_uid(e) for e in exclude or ()}
     return recs.attach_products(recs.popular_products(k, category, uids))
 
 
@@ -77,13 +78,13 @@ def recommend(user: str, k: int, category: str | None, exclude_seen: bool, expla
         else:
             history = recs.user_history(user)[-50:]
             rows = recs.product_rows.get_many([uid.split(":", 1)[1] for uid in history])
-            names = {f"product:{ext}": row[0] for ext, row in rows.items()}
-            brands = {f"product:{ext}": row[1] for ext, row in rows.items()}
-            names.update((f"product:{item['product']}", item["title"]) for item in result["items"])
-            brands.update((f"product:{item['product']}", item["brand"]) for item in result["items"])
+            names = {product_uid(ext): row[0] for ext, row in rows.items()}
+            brands = {product_uid(ext): row[1] for ext, row in rows.items()}
+            names.update((product_uid(item["product"]), item["title"]) for item in result["items"])
+            brands.update((product_uid(item["product"]), item["brand"]) for item in result["items"])
             for item in result["items"]:
                 try:
-                    item["explanation"] = explainer(f"user:{user}", f"product:{item['product']}", history,
+                    item["explanation"] = explainer(user_uid(user), product_uid(item["product"]), history,
                                                     names, brands)
                 except Exception as exc:  # an explanation is a bonus, never a failed request
                     item["explanation"] = {"error": type(exc).__name__}
@@ -94,7 +95,7 @@ def similar(product: str, k: int) -> dict:
     """Neighbours in the model's item embedding; a product the model has not seen (added after
     training) gets content/knowledge-graph neighbours from the search index instead."""
     index = recs.index_cache.get()
-    if index is not None and f"product:{product}" in index.item_index:
+    if index is not None and product_uid(product) in index.item_index:
         out = recs.similar_products(product, k)
         out["source"] = "model"
         return out

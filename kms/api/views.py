@@ -15,8 +15,10 @@ from kms.catalogue.services import ProductValidationError, clean_product, delete
 from kms.curation.tasks import deliver_outbox_after_commit
 from kms.events.models import ShopUser
 from kms.events.services import delete_user_events, record_events, rename_user
+from kms.events.tasks import deliver_to_graph
 from kms.recs.services import forget_user
 from kms.knowledge import services as knowledge
+from kms.knowledge.tasks import start_ingestion
 from kms.knowledge.models import Entity, IngestionJob
 from kms.recs.models import ModelVersion
 from kms.search import search
@@ -113,7 +115,7 @@ class Ping(ApiView):
 # --- products -----------------------------------------------------------------------------------
 def _upsert_and_ingest(records: list) -> tuple[object, IngestionJob | None]:
     result = upsert_products(records)
-    job = knowledge.start_ingestion(result.changed) if result.changed else None
+    job = start_ingestion(result.changed) if result.changed else None
     return result, job
 
 
@@ -296,6 +298,7 @@ class EventList(ApiView):
         """Record one event, a JSON array or JSON Lines; idempotent on ``event_id``."""
         records = _records(request, "event")
         result = record_events(records)
+        deliver_to_graph(result.interaction_ids)
         if not result.created and not result.duplicates and result.errors:
             fields = {f"{e['index']}.{k}": [v] for e in result.errors[:50] for k, v in e["errors"].items()}
             return error_response("no valid event", fields)
@@ -453,7 +456,7 @@ class IngestionJobs(ApiView):
             if missing:
                 raise exceptions.ValidationError({"products": [f"unknown product ids: {', '.join(missing[:10])}"]})
             pks = list(found.values())
-        job = knowledge.start_ingestion(pks, force=data["force"])
+        job = start_ingestion(pks, force=data["force"])
         job.refresh_from_db()
         return Response(knowledge.job_progress(job), status=status.HTTP_202_ACCEPTED)
 

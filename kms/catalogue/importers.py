@@ -25,25 +25,25 @@ def _with_lines(errors: list[dict], lines: list[int], file: str) -> list[dict]:
     return out
 
 
-def import_amazon(root: Path, limit_users: int | None = None, push_to_graph: bool = True) -> dict:
+def import_amazon(root: Path, limit_users: int | None = None) -> dict:
     """Items and interactions of the ``<Name>.item.json`` + ``<Name>.inter.json`` pair in ``root``
     (any name); categories are a comma-separated path ("A,B" or "A, B")."""
     _, item_path, inter_path = amazon_files(root)
     records, product_lines = amazon_products(item_path)
     products = upsert_products(records)
     events, event_lines = amazon_events(inter_path, limit_users)
-    result = record_events(events, push_to_graph=push_to_graph)
+    result = record_events(events)
     p, e = products.as_dict(), result.as_dict()
     p["errors"] = _with_lines(p["errors"], product_lines, item_path.name)
     e["errors"] = _with_lines(e["errors"], event_lines, inter_path.name)
     return {"products": p, "events": e}
 
 
-def import_scientific(root: Path, limit_users: int | None = None, push_to_graph: bool = True) -> dict:
-    return import_amazon(root, limit_users=limit_users, push_to_graph=push_to_graph)
+def import_scientific(root: Path, limit_users: int | None = None) -> dict:
+    return import_amazon(root, limit_users=limit_users)
 
 
-def import_jsonl(path: Path, push_to_graph: bool = True) -> dict:
+def import_jsonl(path: Path) -> dict:
     """One JSON object per line: ``{"kind": "product", ...}`` or ``{"kind": "event", ...}``.
 
     A line without "kind" is a product. Lines that are not JSON are in ``line_errors``; products
@@ -61,7 +61,7 @@ def import_jsonl(path: Path, push_to_graph: bool = True) -> dict:
             products.append({k: v for k, v in record.items() if k != "kind"} if isinstance(record, dict) else record)
             product_lines.append(n)
     p = upsert_products(products).as_dict()
-    e = record_events(events, push_to_graph=push_to_graph).as_dict()
+    e = record_events(events).as_dict()
     p["errors"] = _with_lines(p["errors"], product_lines, Path(path).name)
     e["errors"] = _with_lines(e["errors"], event_lines, Path(path).name)
     return {"products": p, "events": e, "line_errors": errors}

@@ -2,6 +2,7 @@ import hashlib
 import json
 
 from django.db import models
+from kgschema import product_uid
 
 
 def content_hash(title: str, description: str, brand: str, category_path: list, attributes: dict) -> str:
@@ -32,7 +33,7 @@ class Product(models.Model):
 
     @property
     def graph_uid(self) -> str:
-        return f"product:{self.external_id}"
+        return product_uid(self.external_id)
 
     def compute_hash(self) -> str:
         return content_hash(self.title, self.description, self.brand, self.category_path, self.attributes)

@@ -20,7 +20,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
-from graph.schema import RELATIONSHIP_TYPES
+import kgschema
 from kms.catalogue.models import Product
 from kms.events.models import Interaction
 from kms.knowledge.models import Entity, Fact, Status
@@ -29,8 +29,8 @@ from .models import AuditEntry, OutboxEntry
 
 log = logging.getLogger(__name__)
 
-ENTITY_TYPES = ("BRAND", "CATEGORY", "MATERIAL", "COLOR", "MEASURE", "MODEL_NUMBER", "PRODUCT_TYPE", "USE")
-FACT_RELATIONS = tuple(r for r in RELATIONSHIP_TYPES if r not in {"INTERACTED", "SUBCATEGORY_OF", "RELATED_TO"})
+ENTITY_TYPES = tuple(t for t in kgschema.ENTITY_TYPES if t != kgschema.ATTRIBUTE_VALUE)  # curators pick these
+FACT_RELATIONS = kgschema.FACT_RELATIONS
 SYNC_CHUNK = 200
 Action = AuditEntry.Action
 

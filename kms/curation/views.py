@@ -257,7 +257,7 @@ def jobs_json(request):
 @role_required(ADMINISTER)
 @curation_action
 def jobs_start(request):
-    from kms.knowledge.services import start_ingestion
+    from kms.knowledge.tasks import start_ingestion
 
     job = start_ingestion(None, force=request.POST.get("force") == "on")
     messages.success(request, f"started ingestion job {job.pk}")

@@ -1,4 +1,5 @@
 from django.db import models
+from kgschema import user_uid
 
 
 class ShopUser(models.Model):
@@ -15,7 +16,7 @@ class ShopUser(models.Model):
 
     @property
     def graph_uid(self) -> str:
-        return f"user:{self.external_id}"
+        return user_uid(self.external_id)
 
 
 class Interaction(models.Model):

@@ -1,14 +1,15 @@
-"""Feedback events: validate, store in the database, project into the graph store."""
+"""Feedback events: validate, store in the database, project into the graph store.
+
+``record_events`` stores and returns; getting new interactions into the graph store is the
+caller's to start (``kms.events.tasks.deliver_to_graph``): only entry points and tasks enqueue."""
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -95,7 +96,7 @@ def clean_event(record) -> tuple[dict | None, dict]:
             "value": float(value), "timestamp": ts}, {}
 
 
-def record_events(records: Iterable, push_to_graph: bool = True) -> EventsResult:
+def record_events(records: Iterable) -> EventsResult:
     """Store valid events (idempotent on event_id); report invalid ones; then update the graph."""
     result = EventsResult()
     valid = []
@@ -132,52 +133,7 @@ def record_events(records: Iterable, push_to_graph: bool = True) -> EventsResult
     result.created = len(new)
     result.interaction_ids = list(Interaction.objects.filter(event_id__in=[i.event_id for i in new])
                                   .values_list("id", flat=True))
-    if push_to_graph and result.interaction_ids:
-        deliver_to_graph(result.interaction_ids)
     return result
-
-
-PUSH_DELAY_SECONDS = 1.0
-_PUSH_SCHEDULED = "kms:events:graph-push-scheduled"
-
-
-def deliver_to_graph(interaction_ids: Sequence[int]) -> None:
-    """Project newly stored interactions into the graph store.
-
-    Where Celery runs eagerly (the zero-setup default, the tests) they are written at once.
-    With a broker, a burst of ``POST /events`` is coalesced: at most one push task per
-    ``PUSH_DELAY_SECONDS`` and web process, which writes every pending interaction in one batch,
-    instead of one graph transaction per request (concurrent small MERGEs on the same user and
-    product nodes also deadlock-retry in the graph store). Recommendations read histories from
-    the database, so they see an event at once either way. Anything not delivered (graph store
-    or broker down) is delivered by the periodic ``flush_graph_outbox``.
-    """
-    from kms.celery import app
-
-    if app.conf.task_always_eager:
-        try:
-            push_interactions_to_graph(interaction_ids)
-        except Exception as exc:  # the periodic flush delivers them when the store is back
-            log.warning("graph store unavailable, %d events queued: %s", len(interaction_ids), exc)
-        return
-    if not cache.add(_PUSH_SCHEDULED, True, timeout=PUSH_DELAY_SECONDS):
-        return  # a push is already due in this window; it takes these rows too
-    # Published from a thread: a slow or unreachable broker (connecting to a stopped Redis takes
-    # seconds) never holds up the request that stored the events.
-    threading.Thread(target=_queue_push, args=(len(interaction_ids),), name="events-push", daemon=True).start()
-
-
-BROKER_RETRY_SECONDS = 10.0
-
-
-def _queue_push(n_events: int) -> None:
-    from .tasks import push_pending_interactions
-
-    try:
-        push_pending_interactions.apply_async(countdown=PUSH_DELAY_SECONDS, retry=False)
-    except Exception as exc:  # broker down: the periodic flush delivers them; try again in a while
-        cache.set(_PUSH_SCHEDULED, True, timeout=BROKER_RETRY_SECONDS)
-        log.warning("broker unavailable, %d events wait for the periodic flush: %s", n_events, exc)
 
 
 def ensure_users(external_ids: Iterable[str]) -> dict[str, int]:

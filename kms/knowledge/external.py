@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from kgschema import external_uid, product_uid
 from kms.catalogue.models import Product
 from kms.catalogue.services import upsert_products
 
@@ -42,14 +43,14 @@ def import_triples(kg_file: Path, link_file: Path, product_prefix: str = "", lim
     from kms.graphstore import get_graph_store
 
     store = store or get_graph_store()
-    link = {entity: f"product:{product_prefix}{item}" for item, entity in _rows(link_file)}
+    link = {entity: product_uid(f"{product_prefix}{item}") for item, entity in _rows(link_file)}
     known = set(Product.objects.filter(external_id__in=[u.split(":", 1)[1] for u in link.values()])
                 .values_list("external_id", flat=True))
     link = {e: uid for e, uid in link.items() if uid.split(":", 1)[1] in known}
     store.upsert_nodes([{"uid": uid, "props": {"external_id": uid.split(":", 1)[1]}} for uid in set(link.values())])
 
     def node(entity: str) -> str:
-        return link.get(entity) or f"external:{entity}"
+        return link.get(entity) or external_uid(entity)
 
     stats = {"triples": 0, "linked_products": len(set(link.values())), "relations": set()}
     nodes: dict[str, dict] = {}

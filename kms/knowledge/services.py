@@ -1,7 +1,8 @@
 """Knowledge ingestion: products → spaCy extraction → facts with provenance → graph store.
 
-One code path: the management command, the Celery task and the API all call
-``start_ingestion`` / ``run_ingestion_job``.
+One code path: the management command, the Celery tasks and the API all run a job made by
+``create_ingestion_job``, inline (``run_ingestion_job``) or as chunk tasks (``plan_job`` +
+``process_chunk``); queueing it is ``kms.knowledge.tasks``'s (``start_ingestion``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max
 from django.utils import timezone
 
+from kgschema import SUBCATEGORY_OF, category_chain, uid_key
 import kms.lookups  # noqa: F401  (registers __any)
 import nlp
 from kms.catalogue.models import Product
@@ -185,13 +187,6 @@ def _entity_type(object_type: str) -> str:
     return object_type.upper()
 
 
-def _category_chain(key: str, name_parts: list[str]) -> list[tuple[str, str]]:
-    """(uid, display name) for every level of a category key 'a/b/c'."""
-    parts = key.split("/")
-    names = name_parts if len(name_parts) == len(parts) else parts
-    return [(f"category:{'/'.join(parts[:n])}", names[n - 1]) for n in range(1, len(parts) + 1)]
-
-
 def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list]) -> tuple[list[dict], list[dict]]:
     """Nodes and relationships that mirror these products' facts (``Fact`` rows or ``FactRow``s)."""
     nodes: dict[str, dict] = {}
@@ -204,10 +199,10 @@ def _graph_rows(products: Sequence[Product], facts_by_product: dict[int, list]) 
                 continue  # under its relation's threshold: waits in the review queue, not in the graph
             e = f.entity
             if e.type == "CATEGORY" and e.uid not in nodes:  # its chain is in once its own node is
-                chain = _category_chain(e.uid.split(":", 1)[1], list(p.category_path))
+                chain = category_chain(uid_key(e.uid), list(p.category_path))
                 for child, parent in zip(chain[1:], chain[:-1]):
-                    rels[(child[0], "SUBCATEGORY_OF", parent[0])] = {
-                        "src": child[0], "dst": parent[0], "type": "SUBCATEGORY_OF", "props": {}}
+                    rels[(child[0], SUBCATEGORY_OF, parent[0])] = {
+                        "src": child[0], "dst": parent[0], "type": SUBCATEGORY_OF, "props": {}}
                 for uid, name in chain:
                     nodes.setdefault(uid, {"uid": uid, "props": {"name": name, "type": "CATEGORY"}})
             nodes[e.uid] = {"uid": e.uid, "props": {"name": e.name, "type": e.type}}
@@ -443,7 +438,7 @@ class ChunkWriter:
         written = self.written
         nodes = [n for n in prepared.nodes if n["uid"].startswith("product:") or n["uid"] not in written]
         rels = [r for r in prepared.rels
-                if r["type"] != "SUBCATEGORY_OF" or (r["src"], r["type"], r["dst"]) not in written]
+                if r["type"] != SUBCATEGORY_OF or (r["src"], r["type"], r["dst"]) not in written]
         return nodes, rels
 
     def _graph_write(self, prepared: PreparedChunk, nodes, rels, overlap):
@@ -487,7 +482,7 @@ class ChunkWriter:
                     # and the chunk is retried as a whole.
                     ahead = self._graph_write(prepared, nodes, rels, overlap)
                 self.written.update(n["uid"] for n in nodes if not n["uid"].startswith("product:"))
-                self.written.update((r["src"], r["type"], r["dst"]) for r in rels if r["type"] == "SUBCATEGORY_OF")
+                self.written.update((r["src"], r["type"], r["dst"]) for r in rels if r["type"] == SUBCATEGORY_OF)
                 break
             except RETRYABLE_GRAPH_ERRORS as exc:
                 self.entities.clear()  # entities created in the rolled-back transaction are gone
@@ -534,35 +529,26 @@ def mark_stale(product_ids: Sequence[int] | None = None) -> int:
     return qs.exclude(extracted_hash="").update(extracted_hash=STALE)
 
 
-def start_ingestion(product_ids: Sequence[int] | None = None, force: bool = False) -> IngestionJob:
-    """Create an ingestion job and hand it to the workers (or run it now without a broker)."""
+def create_ingestion_job(product_ids: Sequence[int] | None = None, force: bool = False) -> IngestionJob:
+    """An ingestion job for these products (None: the whole catalogue), pending. Running it is the
+    caller's: ``kms.knowledge.tasks.start_ingestion`` queues it for the workers, ``manage.py ingest``
+    runs it inline (``run_ingestion_job``)."""
     if force:
         mark_stale(product_ids)
-    job = IngestionJob.objects.create(product_ids=list(product_ids) if product_ids is not None else [],
-                                      kind="ingest" if product_ids is not None else "ingest-all")
-    transaction.on_commit(lambda: dispatch_job(job.pk))
-    return job
+    return IngestionJob.objects.create(product_ids=list(product_ids) if product_ids is not None else [],
+                                       kind="ingest" if product_ids is not None else "ingest-all")
 
 
-def dispatch_job(job_id: int) -> bool:
-    """Queue the job's planning task; with the broker down the job stays pending for the sweep."""
-    from .tasks import run_ingestion
-
-    try:
-        run_ingestion.apply_async((job_id,), retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})
-        return True
-    except Exception as exc:  # broker unreachable: dispatch_pending_jobs retries later
-        log.warning("could not queue ingestion job %s: %s", job_id, exc)
-        IngestionJob.objects.filter(pk=job_id).update(message=f"queued later: broker unavailable ({exc})"[:2000])
-        return False
-
-
-def dispatch_pending_jobs(older_than_seconds: float = 30.0) -> int:
-    """Periodic sweep: re-queue jobs whose dispatch failed (state still pending)."""
+def pending_job_ids(older_than_seconds: float = 30.0) -> list[int]:
+    """Jobs still pending after ``older_than_seconds``: their dispatch failed (broker down)."""
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    ids = list(IngestionJob.objects.filter(state=IngestionJob.State.PENDING, created_at__lt=cutoff)
-               .values_list("id", flat=True))
-    return sum(dispatch_job(pk) for pk in ids)
+    return list(IngestionJob.objects.filter(state=IngestionJob.State.PENDING, created_at__lt=cutoff)
+                .values_list("id", flat=True))
+
+
+def note_dispatch_failed(job_id: int, exc: Exception) -> None:
+    log.warning("could not queue ingestion job %s: %s", job_id, exc)
+    IngestionJob.objects.filter(pk=job_id).update(message=f"queued later: broker unavailable ({exc})"[:2000])
 
 
 def _job_scope(job: IngestionJob):
@@ -721,21 +707,16 @@ def _ramped(ids: list[int], size: int) -> list[list[int]]:
 EXTRACT_AHEAD = 4  # chunks the extraction may run ahead of the writer
 
 
-def run_ingestion_job(job_id: int, chunk_size: int | None = None, progress=None, dispatch: bool = False) -> IngestionJob:
-    """Run (or resume) a job: inline chunk by chunk, or as chunk tasks for the workers.
+def run_ingestion_job(job_id: int, chunk_size: int | None = None, progress=None) -> IngestionJob:
+    """Run (or resume) a job inline, chunk by chunk (the workers run it as chunk tasks instead:
+    ``kms.knowledge.tasks.run_ingestion`` plans it with ``plan_job`` and queues the chunks).
 
     Inline, three things overlap: extraction runs up to EXTRACT_AHEAD chunks ahead (in a forked
     process when it can), and while the graph store writes chunk n the next chunk's facts and
     graph rows are prepared (``ChunkWriter.write``'s ``overlap``)."""
     from collections import deque
 
-    job, chunks = plan_job(job_id, chunk_size or (CHUNK_SIZE if dispatch else INLINE_CHUNK_SIZE))
-    if dispatch:
-        from .tasks import ingest_chunk
-
-        for chunk in chunks:
-            ingest_chunk.delay(job_id, chunk)
-        return finish_if_complete(job_id)
+    job, chunks = plan_job(job_id, chunk_size or INLINE_CHUNK_SIZE)
     if not chunks:
         return finish_if_complete(job_id)
     chunks = _ramped([pk for chunk in chunks for pk in chunk], chunk_size or INLINE_CHUNK_SIZE)

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from kgschema import IN_CATEGORY, product_uid, user_uid
 from graph import ExportedGraph
 from kms.catalogue.models import Product
 from kms.events.models import Interaction, ShopUser
@@ -263,14 +264,14 @@ def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, 
     """Products with facts that ``version`` was not trained on: graph uid -> sorted (relation,
     entity uid) pairs, merged entities resolved and category ancestors added (as ``training_data``);
     trusted facts only (``kms.knowledge.models.TRUSTED``)."""
-    from recommender.knowledge import PARENT_CATEGORY, category_ancestors
+    from kgschema import IN_PARENT_CATEGORY as PARENT_CATEGORY, category_ancestors
 
     from kms.knowledge.models import TRUSTED, Fact
 
     since = version.created_at - NEW_ITEMS_WINDOW
     recent = (Fact.objects.filter(created_at__gte=since, status__in=TRUSTED).order_by()
               .values_list("product__external_id", flat=True).distinct())
-    new = [ext for ext in recent.iterator() if f"product:{ext}" not in trained][:MAX_NEW_ITEMS]
+    new = [ext for ext in recent.iterator() if product_uid(ext) not in trained][:MAX_NEW_ITEMS]
     out: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for start in range(0, len(new), 2000):
         for ext, relation, uid, merged in (
@@ -278,9 +279,9 @@ def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, 
                 .filter(status__in=TRUSTED).order_by()
                 .values_list("product__external_id", "relation", "entity__uid", "entity__merged_into__uid")):
             uid = merged or uid
-            pairs = out[f"product:{ext}"]
+            pairs = out[product_uid(ext)]
             pairs.add((relation, uid))
-            if relation == "IN_CATEGORY":
+            if relation == IN_CATEGORY:
                 pairs.update((PARENT_CATEGORY, a) for a in category_ancestors(uid))
     return {k: sorted(v) for k, v in out.items()}
 
@@ -290,7 +291,7 @@ index_cache = _IndexCache()
 
 def user_history(external_id: str) -> list[str]:
     """The user's product uids in time order (from the database, so events count at once)."""
-    return [f"product:{x}" for x in Interaction.objects.filter(user__external_id=external_id)
+    return [product_uid(x) for x in Interaction.objects.filter(user__external_id=external_id)
             .order_by("timestamp", "id").values_list("product__external_id", flat=True)]
 
 
@@ -330,7 +331,7 @@ def popular_products(k: int, category: str | None = None, exclude: set[str] | No
     exclude = exclude or set()
     out = []
     for ext, n, cats in popularity.get():
-        uid = f"product:{ext}"
+        uid = product_uid(ext)
         if uid not in exclude and (not category or any(category.lower() in str(c).lower() for c in cats)):
             out.append((uid, n))
             if len(out) >= k:
@@ -343,7 +344,7 @@ def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
     history = user_history(external_id)
     exclude = set(history) if exclude_seen else set()
     index = index_cache.get()
-    uid = f"user:{external_id}"
+    uid = user_uid(external_id)
     want = k if not category else k * 20  # filtered afterwards
     if index is None:
         source, recs = "popular", popular_products(want, category, exclude)
@@ -417,7 +418,7 @@ def attach_products(recs: list[tuple[str, float]], category: str | None = None) 
 
 def similar_products(external_id: str, k: int = 20) -> dict:
     index = index_cache.get()
-    uid = f"product:{external_id}"
+    uid = product_uid(external_id)
     recs = index.similar(uid, k) if index is not None and uid in index.item_index else []
     return {"product": external_id, "model_version": index_cache.version_id, "items": attach_products(recs)}
 
@@ -429,7 +430,7 @@ def forget_user(external_id: str) -> dict:
 
     from kms.curation.models import OutboxEntry
 
-    uid = f"user:{external_id}"
+    uid = user_uid(external_id)
     with transaction.atomic():
         user = ShopUser.objects.filter(external_id=external_id).first()
         events = user.interactions.count() if user else 0

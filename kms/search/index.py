@@ -17,6 +17,8 @@ import numpy as np
 from django.db import close_old_connections, connection
 from django.db.models import Count, Max
 
+from kgschema import (COMPATIBLE_WITH, HAS_ATTRIBUTE, HAS_BRAND, HAS_COLOR, HAS_MODEL_NUMBER, IN_CATEGORY,
+                      IS_PRODUCT_TYPE, MADE_OF)
 from kms.catalogue.models import Product
 from kms.knowledge.models import TRUSTED, Entity, Fact, IngestionJob
 
@@ -26,8 +28,8 @@ from .text import analyze, words
 
 log = logging.getLogger(__name__)
 
-FACT_RELATIONS = ("HAS_BRAND", "IS_PRODUCT_TYPE", "HAS_MODEL_NUMBER", "COMPATIBLE_WITH", "MADE_OF",
-                  "HAS_COLOR", "HAS_ATTRIBUTE", "IN_CATEGORY")
+FACT_RELATIONS = (HAS_BRAND, IS_PRODUCT_TYPE, HAS_MODEL_NUMBER, COMPATIBLE_WITH, MADE_OF,
+                  HAS_COLOR, HAS_ATTRIBUTE, IN_CATEGORY)
 CHECK_SECONDS = 2.0
 
 
@@ -201,7 +203,7 @@ def build_index() -> CatalogueIndex:
     facts, subcats, source = _graph_edges(row)
     compatible: dict[str, set[int]] = defaultdict(set)
     for n, rel, uid in facts:
-        (compatible if rel == "COMPATIBLE_WITH" else entity_rows)[uid].add(n)
+        (compatible if rel == COMPATIBLE_WITH else entity_rows)[uid].add(n)
     children: dict[str, set[str]] = defaultdict(set)
     for child, parent in subcats:  # SUBCATEGORY_OF from the graph (curated/imported ones included)
         children[parent].add(child)

@@ -7,7 +7,9 @@ from collections import Counter
 
 import numpy as np
 
+from kgschema import brand_uid, category_uid, product_uid
 from kms.events.models import Interaction
+from kgschema import user_uid as make_user_uid
 
 from .index import SearchIndexCache
 from .text import STOPWORDS, analyze, fold, stem, words
@@ -63,11 +65,11 @@ def _personal_scores(index, rows: np.ndarray, user: str, history: list[str]) -> 
         rec_index = index_cache.get()
     except Exception:
         rec_index = None
-    user_uid = f"user:{user}"
+    user_uid = make_user_uid(user)
     if rec_index is not None and history:
         known = user_uid in getattr(rec_index, "user_index", {})  # precomputed list: a lookup, no matmul
         ranked = rec_index.recommend(user_uid, 200, exclude=set(),
-                                     history=None if known else [f"product:{e}" for e in history])
+                                     history=None if known else [product_uid(e) for e in history])
         if ranked:
             top = max(s for _, s in ranked) or 1.0
             by_ext = {uid.split(":", 1)[1]: s / top for uid, s in ranked}
@@ -274,7 +276,7 @@ def _category_prior(index, scores: np.ndarray, weight: float) -> np.ndarray:
     top = top[np.argsort(-scores[top], kind="stable")[:CATEGORY_PRF_DEPTH]]
     leaves = Counter(index.leaf_category[r] for r in top if index.leaf_category[r])
     for leaf, n in leaves.items():
-        rows = index.entity_docs.get(f"category:{leaf}")
+        rows = index.entity_docs.get(category_uid(leaf))
         if rows is not None and n >= 2:
             out[rows] += weight * n / top.size
     return out
@@ -303,10 +305,10 @@ def similar_by_content(external_id: str, k: int = 20) -> list[dict]:
     scores = index.bm25.scores(analyze(f"{title} {brand}")) if index.size else np.zeros(0, dtype=np.float32)
     if scores.size and scores.max() > 0:
         scores = scores / scores.max()
-    if leaf and f"category:{leaf}" in index.entity_docs:
-        scores[index.entity_docs[f"category:{leaf}"]] += 0.3
-    if brand_key and f"brand:{brand_key}" in index.entity_docs:
-        scores[index.entity_docs[f"brand:{brand_key}"]] += 0.2
+    if leaf and category_uid(leaf) in index.entity_docs:
+        scores[index.entity_docs[category_uid(leaf)]] += 0.3
+    if brand_key and brand_uid(brand_key) in index.entity_docs:
+        scores[index.entity_docs[brand_uid(brand_key)]] += 0.2
     if row is not None:
         scores[row] = 0.0
     top = np.flatnonzero(scores > 0)

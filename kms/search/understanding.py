@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from kgschema import category_uid, product_uid
 from .text import STOPWORDS, compact, find_measures, find_model_numbers, fold, measure_key
 
 LINKED_KINDS = ("BRAND", "PRODUCT_TYPE", "MATERIAL", "COLOR")
@@ -122,7 +123,7 @@ def expand(entity: QueryEntity, index) -> dict:
         info["aliases"] = sorted(set(entry.get("aliases", [])) - {entity.text})[:20]
     elif entity.label == "PRODUCT_TYPE":
         counts = kb.type_categories.get(entity.key, {})
-        categories = [f"category:{c}" for c in sorted(counts, key=lambda c: -counts[c])]
+        categories = [category_uid(c) for c in sorted(counts, key=lambda c: -counts[c])]
         subcategories = [d for c in categories for d in index.descendants(c)]
         info["categories"] = categories[:20]
         info["subcategories"] = subcategories[:50]
@@ -131,7 +132,7 @@ def expand(entity: QueryEntity, index) -> dict:
         related.append(uid)  # products COMPATIBLE_WITH this model
         own = index.entity_docs.get(uid)
         for row in (own if own is not None else [])[:5]:  # and with the product that has it
-            related.append(f"product:{index.ext_ids[row]}")
+            related.append(product_uid(index.ext_ids[row]))
     import numpy as np
 
     rows = [index.entity_docs[u] for u in direct if u in index.entity_docs]

@@ -30,12 +30,13 @@ def _eventually(check, seconds: float = 15.0):
 def test_posted_product_searchable_and_recommendable(write_client, kms_graph, models_dir, scientific_slice):
     from kms.catalogue.services import upsert_products
     from kms.events.services import record_events
-    from kms.knowledge.services import start_ingestion
+    from kms.events.tasks import deliver_to_graph
+    from kms.knowledge.tasks import start_ingestion
     from kms.recs.services import activate, train_model
 
     products, events = scientific_slice(60)
     start_ingestion(upsert_products(products).created)
-    record_events(events)
+    deliver_to_graph(record_events(events).interaction_ids)
     version = train_model(_small_params(), activate=False)
     assert version.state == "ready"
     # pytest-django runs transactional tests last, after other packages' committed set-ups: make

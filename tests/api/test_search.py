@@ -15,7 +15,7 @@ def catalogue(db, scientific_slice, settings, kms_graph):
     extra = [p for p in scientific_products(settings.DATASETS_DIR / "amazon-scientific")
              if p["external_id"] in STANLEY_STAPLES or "Staple" in p["categories"]]
     upsert_products(products + extra)
-    record_events(events, push_to_graph=False)
+    record_events(events)
     from kms.search import search_index
 
     search_index.get(block=True)
@@ -48,8 +48,7 @@ def test_user_history_reranks(read_client, catalogue):
     brands = [i["brand"] for i in anonymous]
     target = next(b for b in brands[3:] if b and b != brands[0])
     ids = [p["external_id"] for p in catalogue if p["brand"] == target][:3]
-    record_events([{"user": "fan", "product": i, "type": "purchase", "event_id": f"fan-{i}"} for i in ids],
-                  push_to_graph=False)
+    record_events([{"user": "fan", "product": i, "type": "purchase", "event_id": f"fan-{i}"} for i in ids])
     personal = read_client.get("/api/v1/search", {"q": "staples", "k": 50, "user": "fan"}).json()
     assert personal["user"]["personalised"] and personal["user"]["history"] == len(ids)
     rank = lambda items: next(n for n, i in enumerate(items) if i["brand"] == target)

@@ -42,7 +42,7 @@ def _ml100k_slice(n_users: int) -> list[dict]:
 def test_benchmark_split_is_the_products_split(kms_graph, tmp_path):
     path = tmp_path / "ml-slice.jsonl"
     export_jsonl(_ml100k_slice(12), path)
-    summary = import_jsonl(path, push_to_graph=False)
+    summary = import_jsonl(path)
     assert summary["events"]["errors"] and summary["products"]["errors"]  # the rejected ones above
     job = run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
     assert job.state == "done", job.errors

@@ -8,6 +8,7 @@ from kms.catalogue.models import Product
 from kms.catalogue.services import upsert_products
 from kms.events.models import Interaction, ShopUser
 from kms.events.services import record_events
+from kms.events.tasks import deliver_to_graph
 
 GOOD = {"external_id": "sku-1", "title": "Stanley TRA708T staples", "brand": "Stanley",
         "category_path": ["Industrial & Scientific", "Fasteners", "Staples"]}
@@ -48,12 +49,12 @@ def test_jsonl_import_reports_bad_lines_and_is_idempotent(tmp_path):
                                                          "type": "purchase", "timestamp": "2024-01-01T10:00:00Z"}),
              json.dumps({"kind": "event", "user": "u1", "product": "missing", "type": "view"})]
     path.write_text("\n".join(lines) + "\n")
-    summary = import_jsonl(path, push_to_graph=False)
+    summary = import_jsonl(path)
     assert summary["products"]["created"] == 1
     assert summary["events"]["created"] == 1
     assert summary["line_errors"][0]["line"] == 2
     assert "unknown product" in summary["events"]["errors"][0]["errors"]["product"]
-    again = import_jsonl(path, push_to_graph=False)
+    again = import_jsonl(path)
     assert again["products"]["unchanged"] == 1 and again["events"]["duplicates"] == 1
     assert Interaction.objects.count() == 1 and ShopUser.objects.count() == 1
 
@@ -67,7 +68,7 @@ def test_event_validation():
         {"user": "", "product": "sku-1"},
         {"user": "u", "product": "sku-1", "value": "NaN"},
         {"user": "u", "product": "sku-1", "type": "view"},
-    ], push_to_graph=False)
+    ])
     fields = [set(e["errors"]) for e in result.errors]
     assert fields == [{"type"}, {"timestamp"}, {"user"}, {"value"}]
     assert result.created == 1
@@ -76,7 +77,9 @@ def test_event_validation():
 @pytest.mark.django_db
 def test_events_reach_the_graph_store(kms_graph):
     upsert_products([GOOD])
-    record_events([{"user": "u1", "product": "sku-1", "type": "purchase", "event_id": "e1"}])
+    result = record_events([{"user": "u1", "product": "sku-1", "type": "purchase", "event_id": "e1"}])
+    assert kms_graph.count_relationships("INTERACTED") == 0  # stored; the caller starts the delivery
+    deliver_to_graph(result.interaction_ids)
     assert kms_graph.count_relationships("INTERACTED") == 1
     assert Interaction.objects.get(event_id="e1").in_graph
 
@@ -94,5 +97,5 @@ def test_nul_in_nested_fields_is_a_clear_error(record, field):
 @pytest.mark.django_db
 def test_event_type_must_be_a_string():
     upsert_products([GOOD])
-    result = record_events([{"user": "u", "product": "sku-1", "type": {"x": 1}}], push_to_graph=False)
+    result = record_events([{"user": "u", "product": "sku-1", "type": {"x": 1}}])
     assert "type" in result.errors[0]["errors"]

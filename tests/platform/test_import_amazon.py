@@ -84,7 +84,7 @@ def test_jsonl_errors_name_the_line_not_the_index(tmp_path):
              "{not json"]  # line 7
     path = tmp_path / "shop.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    summary = import_jsonl(path, push_to_graph=False)
+    summary = import_jsonl(path)
     assert [(e["line"], set(e["errors"])) for e in summary["products"]["errors"]] == [(3, {"title"})]
     assert [(e["line"], set(e["errors"])) for e in summary["events"]["errors"]] == [(6, {"type"})]
     assert [e["line"] for e in summary["line_errors"]] == [7]

@@ -28,7 +28,7 @@ def test_product_text_to_recommendations(kms_graph, models_dir, scientific_slice
     path = tmp_path / "slice.jsonl"
     path.write_text("\n".join(json.dumps(p) for p in products)
                     + "\n" + "\n".join(json.dumps({"kind": "event", **e}) for e in events) + "\n")
-    summary = import_jsonl(path, push_to_graph=False)
+    summary = import_jsonl(path)
     assert summary["products"]["created"] == len(products)
     assert summary["events"]["created"] == len(events)
 
@@ -203,7 +203,7 @@ def test_forced_reingest_replaces_graph_facts_an_older_extraction_left(kms_graph
     kms_graph.upsert_relationships([{"src": target.graph_uid, "dst": "material:unobtainium", "type": "MADE_OF",
                                      "props": {"status": "auto", "confidence": 0.5, "extractor": "old"}}])
     pks = list(Product.objects.filter(external_id__in=ids).values_list("id", flat=True))
-    job = run_ingestion_job(services.start_ingestion(pks, force=True).pk)  # the job the workers would run
+    job = run_ingestion_job(services.create_ingestion_job(pks, force=True).pk)  # the job the workers would run
     assert job.done == len(products) and job.skipped == 0
     assert ("MADE_OF", "material:unobtainium") not in {(r["type"], r["dst"]) for r in kms_graph.relationships_of(target.graph_uid)}
     _graph_matches_database(kms_graph, ids)

@@ -48,7 +48,7 @@ def celery_worker_process(kms_graph, graph_config, settings, tmp_path):
 def test_worker_completes_ingestion_task(celery_worker_process, kms_graph, scientific_slice, tmp_path):
     from kms.catalogue.services import upsert_products
     from kms.knowledge.models import IngestionJob
-    from kms.knowledge.services import start_ingestion
+    from kms.knowledge.tasks import start_ingestion
 
     products, _ = scientific_slice(5)
     created = upsert_products(products).created
@@ -77,13 +77,14 @@ def test_posted_events_reach_graph_through_coalesced_worker_pushes(celery_worker
     from kms.catalogue.services import upsert_products
     from kms.events.models import Interaction
     from kms.events.services import record_events
+    from kms.events.tasks import deliver_to_graph
 
     products, events = scientific_slice(5)
     upsert_products(products)
     cache.clear()
     burst = events[:30]
-    for event in burst:  # thirty requests of one event each
-        record_events([event])
+    for event in burst:  # thirty requests of one event each, as POST /events handles them
+        deliver_to_graph(record_events([event]).interaction_ids)
     pairs = {(e["user"], e["product"]) for e in burst}
     deadline = time.monotonic() + 60
     while Interaction.objects.filter(in_graph=False).exists() and time.monotonic() < deadline:
@@ -112,7 +113,7 @@ def test_post_jobs_train_is_trained_by_the_worker(celery_worker_process, kms_gra
     products, events = scientific_slice(20)
     upsert_products(products)
     assert run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk).state == "done"
-    record_events(events, push_to_graph=False)
+    record_events(events)
     push_interactions_to_graph()
     _, secret = ApiKey.issue("train-worker", "write")
     client = APIClient(HTTP_AUTHORIZATION=f"Api-Key {secret}")

@@ -65,7 +65,7 @@ def world(django_db_setup, django_db_blocker, graph_config, tmp_path_factory):
             get_graph_store().clear()
             products, events = _scientific_slice(SLICE_USERS)
             upsert_products(products)
-            record_events(events, push_to_graph=False)
+            record_events(events)
             job = run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
             assert job.state == "done", job.errors
             push_interactions_to_graph()

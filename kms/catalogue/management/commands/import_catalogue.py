@@ -28,9 +28,9 @@ class Command(BaseCommand):
             if amazon:
                 if path:
                     raise CommandError("give either --amazon DIR or a JSONL path")
-                summary = importers.import_amazon(Path(amazon), limit_users=limit_users, push_to_graph=False)
+                summary = importers.import_amazon(Path(amazon), limit_users=limit_users)
             elif path:
-                summary = importers.import_jsonl(Path(path), push_to_graph=False)
+                summary = importers.import_jsonl(Path(path))
             else:
                 raise CommandError("give a JSONL path, --amazon DIR or --scientific")
         except (ImportFileError, FileNotFoundError) as exc:

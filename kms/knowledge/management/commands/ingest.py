@@ -2,7 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from kms.knowledge import services
+from kms.knowledge import services, tasks
 from kms.knowledge.models import IngestionJob
 
 
@@ -29,12 +29,10 @@ class Command(BaseCommand):
         ids = list(Product.objects.filter(external_id__in=external_ids).values_list("id", flat=True)) \
             if external_ids else None
         if background:
-            job = services.start_ingestion(ids, force=force)
+            job = tasks.start_ingestion(ids, force=force)
             self.stdout.write(f"queued ingestion job {job.pk}")
             return
-        if force:
-            services.mark_stale(ids)
-        job = IngestionJob.objects.create(product_ids=ids or [], kind="ingest" if ids is not None else "ingest-all")
+        job = services.create_ingestion_job(ids, force=force)
         job = services.run_ingestion_job(job.pk, progress=_bar)
         sys.stderr.write("\n")
         self.stdout.write(f"job {job.pk}: {job.state}, {job.done} extracted, {job.skipped} unchanged, "
