@@ -49,7 +49,8 @@ class Command(BaseCommand):
                                               "params": version.params, "path": version.path,
                                               "n_users": version.n_users, "n_items": version.n_items,
                                               "n_interactions": version.n_interactions,
-                                              "metrics": version.metrics}, indent=2))
+                                              "metrics": version.metrics,
+                                              "timings": (version.details or {}).get("timings", {})}, indent=2))
             return
         self.stdout.write(f"version {version.pk} ({version.params.get('preset')}): {version.state}, "
                           f"trained in {version.train_seconds:.1f}s on {version.n_users} users, "
