@@ -4,6 +4,7 @@
     .venv/bin/python bench/evaluate.py --preset fast      # what the demo trains
     .venv/bin/python bench/evaluate.py --ablations        # + fusions over subsets of the components
     .venv/bin/python bench/evaluate.py --cold-start
+    .venv/bin/python bench/evaluate.py --dataset DIR | --jsonl FILE [--preset P]   # any catalogue
 
 The configurations are the product's (recommender/presets.py), so this benchmark and
 `manage.py train` cannot drift; the knowledge is the catalogue's brand and category fields,
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recommender.data import load_scientific  # noqa: E402
+from bench.datasets import dataset_name, load_catalogue  # noqa: E402
 from recommender.knowledge import catalogue_triples, with_entities  # noqa: E402
 from recommender.presets import DEFAULT_PRESET, config_from_params, preset_names  # noqa: E402
 from recommender.training import train  # noqa: E402
@@ -61,6 +62,10 @@ def table(metrics: dict[str, dict[str, float]], timings: dict[str, float]) -> st
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--dataset", default=None, help="a directory with <Name>.item.json + <Name>.inter.json "
+                     "(or ml-100k's atomic files); default ../shared/datasets/amazon-scientific")
+    src.add_argument("--jsonl", default=None, help="a generic JSONL file (products and events)")
     ap.add_argument("--preset", choices=preset_names(), default=DEFAULT_PRESET)
     ap.add_argument("--ablations", action="store_true", help="also report fusions over subsets of the components")
     ap.add_argument("--cold-start", action="store_true", help="hold out 10%% of items, report cold vs warm")
@@ -71,9 +76,11 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    data, items = load_scientific()
+    if not (args.dataset or args.jsonl):
+        args.dataset = str(ROOT.parent / "shared" / "datasets" / "amazon-scientific")
+    data, items = load_catalogue(args.dataset, args.jsonl)
     data = with_entities(data, catalogue_triples(items))
-    dataset = "scientific"
+    dataset = dataset_name(args.dataset, args.jsonl)
     suffix = "" if args.preset == DEFAULT_PRESET else f"_{args.preset}"
     args.out = args.out or str(ROOT / "bench" / "results" / f"evaluate_{dataset}{suffix}.json")
     cfg = bench_config(args.preset, args.threads, args.device, args.seed, args.ablations,
@@ -95,7 +102,7 @@ def main() -> None:
     model = train(data, cfg)
     wall = time.perf_counter() - start
     test = model.metrics["test"]
-    print(f"\nAmazon-Scientific, test (history = train + valid), {data.n_users} users, wall {wall:.0f}s")
+    print(f"\n{dataset}, test (history = train + valid), {data.n_users} users, wall {wall:.0f}s")
     print(table(test, model.timings))
     print(f"fusion weights (chosen on validation): {model.weights.active()}")
     result = {
