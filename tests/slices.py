@@ -28,11 +28,12 @@ def ingest_slice(n_users: int) -> tuple[list[dict], list[dict]]:
     events recorded: the starting state of the end-to-end tests. Needs the database and graph."""
     from kms.catalogue.services import upsert_products
     from kms.events.services import record_events
+    from kms.events.tasks import deliver_to_graph
     from kms.knowledge.models import IngestionJob
     from kms.knowledge.services import run_ingestion_job
 
     products, events = _scientific_slice(n_users)
     upsert_products(products)
     run_ingestion_job(IngestionJob.objects.create(kind="ingest-all").pk)
-    record_events(events)
+    deliver_to_graph(record_events(events).interaction_ids)
     return products, events

@@ -94,9 +94,10 @@ CATALOGUE_READS = ["/api/v1/products", "/api/v1/products/p1", "/api/v1/products/
 def shopper(kms_graph):
     from kms.catalogue.services import upsert_products
     from kms.events.services import record_events
+    from kms.events.tasks import deliver_to_graph
 
     upsert_products([{"external_id": "p1", "title": "Acme staples", "brand": "Acme"}])
-    record_events([{"user": "u1", "product": "p1", "type": "purchase", "event_id": "u1-p1"}])
+    deliver_to_graph(record_events([{"user": "u1", "product": "p1", "type": "purchase", "event_id": "u1-p1"}]).interaction_ids)
     return kms_graph
 
 

@@ -74,8 +74,8 @@ def test_posted_product_searchable_and_recommendable(write_client, kms_graph, mo
             sharing[ext] = sharing.get(ext, 0) + (entity in mine)
     neighbours = [ext for ext, n in sorted(sharing.items(), key=lambda kv: -kv[1])[:3] if n]
     assert neighbours, "no product shares an entity with the new one"
-    record_events([{"event_id": f"fresh-{n}", "user": "fresh-shopper", "product": ext, "type": "purchase"}
-                   for n, ext in enumerate(neighbours)])
+    deliver_to_graph(record_events([{"event_id": f"fresh-{n}", "user": "fresh-shopper", "product": ext, "type": "purchase"}
+                                    for n, ext in enumerate(neighbours)]).interaction_ids)
     recs = write_client.get("/api/v1/users/fresh-shopper/recommendations?k=20&explain=true").json()
     assert NEW["external_id"] in [item["product"] for item in recs["items"]], (neighbours, recs["items"][:5])
     new_item = next(item for item in recs["items"] if item["product"] == NEW["external_id"])

@@ -22,11 +22,12 @@ def test_erasure_during_an_outage_reaches_the_graph_after_it(kms_graph, settings
     from kms.curation.tasks import deliver_graph_outbox
     from kms.events.models import Interaction
     from kms.events.services import record_events
+    from kms.events.tasks import deliver_to_graph
     from kms.graphstore import get_graph_store, reset_graph_store
 
     upsert_products([{"external_id": "p1", "title": "Staple gun"}, {"external_id": "p2", "title": "Staples"}])
-    record_events([{"user": u, "product": p, "type": "view", "event_id": f"{u}-{p}"}
-                   for u in ("alice", "bob") for p in ("p1", "p2")])
+    deliver_to_graph(record_events([{"user": u, "product": p, "type": "view", "event_id": f"{u}-{p}"}
+                                    for u in ("alice", "bob") for p in ("p1", "p2")]).interaction_ids)
     assert kms_graph.count_relationships("INTERACTED") == 4
     reachable = settings.KMS_GRAPH
     settings.KMS_GRAPH = {**reachable, "URI": f"bolt://127.0.0.1:{_closed_port()}"}

@@ -98,6 +98,7 @@ def test_evaluate_counts_targets_the_model_never_saw_as_misses(kms_graph, models
     target on a product the model does not know is a miss, not a skipped user."""
     from kms.catalogue.services import upsert_products
     from kms.events.services import record_events
+    from kms.events.tasks import deliver_to_graph
     from kms.recs.evaluation import evaluate_version
 
     products, events = ingest_slice(40)
@@ -105,8 +106,8 @@ def test_evaluate_counts_targets_the_model_never_saw_as_misses(kms_graph, models
     before = evaluate_version(version)
     upsert_products([{"external_id": "brand-new", "title": "Brand new widget"}])
     seq = [e["product"] for e in events if e["user"] == events[0]["user"]]
-    record_events([{"user": "late-user", "product": p, "type": "purchase", "event_id": f"late-{n}",
-                    "timestamp": f"2019-01-01T00:00:0{n}Z"} for n, p in enumerate(seq[:3] + ["brand-new"])])
+    deliver_to_graph(record_events([{"user": "late-user", "product": p, "type": "purchase", "event_id": f"late-{n}",
+                                     "timestamp": f"2019-01-01T00:00:0{n}Z"} for n, p in enumerate(seq[:3] + ["brand-new"])]).interaction_ids)
     after = evaluate_version(version)
     assert after["users"] == before["users"] + 1
     assert after["users_unknown_to_model"] == 1 and after["targets_unknown_to_model"] == 1

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from kms.events.services import record_events
+from kms.events.tasks import deliver_to_graph
 from kms.recs.models import ModelVersion
 from kms.recs.services import activate_if_not_worse, active_version, maybe_retrain, train_model
 from tests.slices import ingest_slice
@@ -22,8 +23,8 @@ def test_maybe_retrain_waits_for_new_data_and_never_activates_a_worse_model(kms_
 
     assert maybe_retrain(min_new=10) is None  # nothing new since the first version
     later = timezone.now() + timedelta(seconds=5)
-    record_events([{"user": f"new-{n}", "product": products[n]["external_id"], "type": "view",
-                    "timestamp": (later + timedelta(seconds=n)).isoformat()} for n in range(12)])
+    deliver_to_graph(record_events([{"user": f"new-{n}", "product": products[n]["external_id"], "type": "view",
+                                     "timestamp": (later + timedelta(seconds=n)).isoformat()} for n in range(12)]).interaction_ids)
     second = maybe_retrain(min_new=10)
     assert second is not None and second.pk != first.pk
     assert second.state in (ModelVersion.State.ACTIVE, ModelVersion.State.REJECTED)
