@@ -231,7 +231,7 @@ def main() -> None:
         _setup_django(DB_NAME, "kms", info.uri, info.password, tmp / "data")
         import nlp
         from kms.catalogue.models import Product
-        from kms.knowledge import services
+        from kms.knowledge import extractor, services
 
         _load_products(args.n)
         products = list(Product.objects.order_by("id"))
@@ -252,7 +252,7 @@ def main() -> None:
                 _reset_ingestion()
             quiet = _wait_until_quiet(info.pid)
             ingest.append(_ingestion_trial(info.pid, args.chunk_size, args.profile and not trial) | {"waited_quiet_s": quiet})
-            assert services._pipeline[1] is pipe, "ingestion rebuilt the pipeline"
+            assert extractor._pipeline[1] is pipe, "ingestion rebuilt the pipeline"
             print(f"trial {trial + 1}: spaCy {spacy[-1]} products/s, ingestion {ingest[-1]['products_per_s']} "
                   f"products/s", flush=True)
 

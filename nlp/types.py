@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from kgschema import entity_uid
+
 
 @dataclass
 class ProductText:
@@ -41,7 +43,7 @@ class Fact:
 
     @property
     def object_uid(self) -> str:
-        return f"{self.object_type.lower()}:{self.object_key}"
+        return entity_uid(self.object_type, self.object_key)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,6 +29,10 @@ def offences(source: str) -> list[tuple[int, str]]:
                 kind, sep, rest = head.value.partition(":")
                 if sep and not rest and kind in UID_KINDS and len(node.values) > 1:
                     out.append((node.lineno, f"uid f-string {head.value!r}"))
+            if (len(node.values) > 2 and isinstance(head, ast.FormattedValue) and isinstance(head.value, ast.Call)
+                    and isinstance(head.value.func, ast.Attribute) and head.value.func.attr == "lower"
+                    and isinstance(node.values[1], ast.Constant) and node.values[1].value == ":"):
+                out.append((node.lineno, "uid f-string '{kind.lower()}:'"))  # f"{type.lower()}:{key}"
             for part in node.values:  # the literal parts of an f-string are Constants too: skip them
                 part._in_fstring = True
         elif isinstance(node, ast.Constant) and node.value in RELATIONS and not getattr(node, "_in_fstring", False):
@@ -44,9 +48,10 @@ def _modules():
 
 
 def test_the_checker_catches_both_kinds():
-    bad = 'rel = "HAS_BRAND"\nuid = f"product:{x}"\nq = f"MATCH (a)-[:{HAS_BRAND}]->(b)"\nok = "HAS_BRANDS"\n'
+    bad = ('rel = "HAS_BRAND"\nuid = f"product:{x}"\nq = f"MATCH (a)-[:{HAS_BRAND}]->(b)"\nok = "HAS_BRANDS"\n'
+           'uid = f"{kind.lower()}:{key}"\naddr = f"{host}:{port}"\n')
     found = offences(bad)
-    assert [line for line, _ in found] == [1, 2]
+    assert [line for line, _ in found] == [1, 2, 5]
 
 
 def test_no_relation_literals_or_uid_fstrings_outside_kgschema():

@@ -1,4 +1,7 @@
-"""Portal views: thin callers of ``kms.curation.services``; every one checks its role permission."""
+"""Portal views: thin callers of ``kms.curation.services``; every one checks its role permission.
+
+One module for the portal's pages (about 400 lines: each view is a few lines of form handling
+and a template; splitting them by page would scatter the shared decorators and helpers)."""
 from __future__ import annotations
 
 import functools

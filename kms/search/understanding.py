@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from kgschema import category_uid, product_uid
+from kgschema import category_uid, entity_uid, product_uid
 from .text import STOPWORDS, compact, find_measures, find_model_numbers, fold, measure_key
 
 LINKED_KINDS = ("BRAND", "PRODUCT_TYPE", "MATERIAL", "COLOR")
@@ -29,7 +29,7 @@ class QueryEntity:
 
     @property
     def uid(self) -> str:
-        return f"{self.label.lower()}:{self.key}"
+        return entity_uid(self.label, self.key)
 
     def as_dict(self) -> dict:
         return asdict(self) | {"uid": self.uid}

@@ -112,7 +112,7 @@ def test_inline_job_extracts_in_a_forked_process_with_the_same_facts(kms_graph, 
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
     from kms.catalogue.services import upsert_products
-    from kms.knowledge import services
+    from kms.knowledge import inline, services
 
     products, _ = scientific_slice(4)
     upsert_products(products)
@@ -129,7 +129,7 @@ def test_inline_job_extracts_in_a_forked_process_with_the_same_facts(kms_graph, 
     by_fork, rels_by_fork = facts(), kms_graph.count_relationships("HAS_BRAND")
     assert by_fork and rels_by_fork
 
-    monkeypatch.setattr(services.threading, "active_count", lambda: 2)  # as in a threaded web worker
+    monkeypatch.setattr(inline.threading, "active_count", lambda: 2)  # as in a threaded web worker
     executor, _ = services._extraction_executor(pipe, 3)
     with executor:
         assert isinstance(executor, ThreadPoolExecutor)
@@ -160,11 +160,11 @@ def test_pipelined_job_survives_a_transient_graph_failure_mid_job(kms_graph, sci
     from neo4j.exceptions import TransientError
 
     from kms.catalogue.services import upsert_products
-    from kms.knowledge import services
+    from kms.knowledge import writer
 
     products, _ = scientific_slice(6)
     upsert_products(products)
-    monkeypatch.setattr(services.time, "sleep", lambda s: None)  # the retry backoff
+    monkeypatch.setattr(writer.time, "sleep", lambda s: None)  # the retry backoff
     calls = {"n": 0}
     real = type(kms_graph).replace_product_facts
 
