@@ -30,7 +30,7 @@ PY = sys.executable
 QUERIES = ["Stanley staples 1/2 inch", "nitrile gloves", "safety glasses", "stainless steel screws 1/4 inch",
            "3M tape", "digital caliper", "rivets", "hand file", "TRA708T", "lab beaker 250 ml",
            "cable ties", "wet dry vacuum", "respirator mask", "drill bits", "pipette tips", "zip lock bags"]
-TRAIN_PARAMS = {"epochs": 30, "dim": 32, "threads": 1, "seed": 0, "eval_every": 5}
+TRAIN_PARAMS = {"preset": "fast", "seq_epochs": 20, "dim": 32, "threads": 1, "seed": 0, "eval_every": 5}
 
 
 def sh(args, env, **kw):

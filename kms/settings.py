@@ -131,6 +131,11 @@ KMS_NLP_DIR = DATA_DIR / "nlp"  # trained NLP artefacts (manage.py train_nlp)
 # Load shedding (kms/shedding.py): a request that waited longer than this in the server's queue
 # is answered 503 + Retry-After at once; 0 turns it off.
 KMS_QUEUE_DEADLINE_MS = float(os.environ.get("KMS_QUEUE_DEADLINE_MS", "2000"))
+# The read hot path's shared cache (kms/recs/serving_cache.py: users' histories, generation
+# counters): a Redis URL; default the broker's when that is Redis; empty: off (histories are read
+# from the database on every request, which is right across processes without a shared store).
+KMS_SERVING_REDIS_URL = os.environ.get(
+    "KMS_SERVING_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
 # Threads per gunicorn worker (gunicorn.conf.py reads it from here).
 GUNICORN_THREADS = int(os.environ.get("GUNICORN_THREADS", "4"))
 

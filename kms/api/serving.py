@@ -1,7 +1,11 @@
-"""API read paths on top of ``kms.recs.services``: explanations and content-based similar items.
+"""API read paths on top of ``kms.recs.services``: one plain function per endpoint builds its
+response (``recommend``, ``similar``, ``popular``), so the view only validates and renders.
 
-Per request: one query for the user's history and a lookup/small matmul in the active model's
-in-memory index (product rows and, without a model, the popularity ranking are cached there).
+Per request: one Redis MGET (``serving_cache.read``: generation counters and the user's cached
+history) and a lookup or small matmul in the active model's index; product rows, the popularity
+ranking and the index are process caches kept while the generations they were built under hold.
+So a request nothing changed for since the model or the user's last request runs no SQL.
+Without the serving cache (no Redis) the history is read from the database each request.
 """
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ import threading
 
 from kgschema import product_uid, user_uid
 from kms.recs import services as recs
+from kms.recs.serving_cache import serving_cache
+
+
+class UnknownProduct(LookupError):
+    """``similar`` of a product the catalogue does not have (the view answers 404)."""
 
 
 def warm_up() -> None:
@@ -33,8 +42,9 @@ def warm_up() -> None:
 
 def popular(k: int, category: str | None = None, exclude: set[str] | None = None) -> list[dict]:
     """The in-memory popularity ranking of ``kms.recs.services`` with product rows attached."""
+    snapshot = serving_cache.read()
     uids = {product_uid(e) for e in exclude or ()}
-    return recs.attach_products(recs.popular_products(k, category, uids))
+    return recs.attach_products(recs.popular_products(k, category, uids, snapshot), snapshot=snapshot)
 
 
 _explainers: dict[int, object] = {}
@@ -68,16 +78,17 @@ def _explainer(index):
 def recommend(user: str, k: int, category: str | None, exclude_seen: bool, explain: bool) -> dict:
     """``kms.recs.services.recommend_for_user`` (precomputed top-K, cold start, fresh history scored
     live); without an active model, the in-memory popularity ranking instead of an aggregate query."""
-    index = recs.index_cache.get()
-    result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category)
+    snapshot = serving_cache.read(user)
+    index = recs.index_cache.get(snapshot)
+    result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category, snapshot=snapshot)
     if explain:
         explainer = _explainer(index) if index is not None else None
         if explainer is None:
             result["explanations"] = ("unavailable: the active recommender index offers no explain()"
                                       if index is not None else "unavailable: no trained model version is active")
         else:
-            history = recs.user_history(user)[-50:]
-            rows = recs.product_rows.get_many([uid.split(":", 1)[1] for uid in history])
+            history = recs.user_history(user, snapshot)[-50:]
+            rows = recs.product_rows.get_many([uid.split(":", 1)[1] for uid in history], snapshot)
             names = {product_uid(ext): row[0] for ext, row in rows.items()}
             brands = {product_uid(ext): row[1] for ext, row in rows.items()}
             names.update((product_uid(item["product"]), item["title"]) for item in result["items"])
@@ -93,10 +104,14 @@ def recommend(user: str, k: int, category: str | None, exclude_seen: bool, expla
 
 def similar(product: str, k: int) -> dict:
     """Neighbours in the model's item embedding; a product the model has not seen (added after
-    training) gets content/knowledge-graph neighbours from the search index instead."""
-    index = recs.index_cache.get()
+    training) gets content/knowledge-graph neighbours from the search index instead. Raises
+    UnknownProduct for a product the catalogue does not have (checked in the product-row cache)."""
+    snapshot = serving_cache.read()
+    if not recs.product_rows.get_many([product], snapshot):
+        raise UnknownProduct(product)
+    index = recs.index_cache.get(snapshot)
     if index is not None and product_uid(product) in index.item_index:
-        out = recs.similar_products(product, k)
+        out = recs.similar_products(product, k, snapshot)
         out["source"] = "model"
         return out
     from kms.search.services import similar_by_content

@@ -206,8 +206,10 @@ class SimilarProducts(ApiView):
     @extend_schema(parameters=[api.SimilarQuery], responses=api.SimilarResponse)
     def get(self, request, product_id: str):
         q = _query(api.SimilarQuery, request)
-        _product(product_id)
-        return Response(serving.similar(product_id, q["k"]))
+        try:
+            return Response(serving.similar(product_id, q["k"]))
+        except serving.UnknownProduct:
+            raise NotFound("product_id", product_id)
 
 
 class Popular(ApiView):

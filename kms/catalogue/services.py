@@ -11,6 +11,8 @@ from django.db import transaction
 from recommender.data import DatasetFileError as ImportFileError  # noqa: F401  (re-exported)
 from recommender.data import amazon_products
 
+from kms.recs.serving_cache import serving_cache
+
 from .models import Product, content_hash
 
 MAX_TITLE = 2_000
@@ -126,6 +128,8 @@ def upsert_products(records: Iterable) -> UpsertResult:
         if changed:
             Product.objects.bulk_update(changed, ["title", "description", "brand", "category_path",
                                                   "attributes", "content_hash"], batch_size=500)
+    if new or changed:
+        serving_cache.changed("catalogue")  # every web process drops its product rows
     if new:
         ids = dict(Product.objects.filter(external_id__in=[p.external_id for p in new]).values_list("external_id", "id"))
         result.created = [ids[p.external_id] for p in new]
@@ -163,7 +167,12 @@ def delete_product(product: Product) -> None:
     """Delete a product (its facts and interactions cascade); its graph node goes through the
     outbox, written in the same transaction (the caller has it delivered after the commit)."""
     from kms.curation.models import OutboxEntry
+    from kms.events.models import ShopUser
 
     with transaction.atomic():
+        buyers = list(ShopUser.objects.filter(interactions__product=product).distinct()
+                      .values_list("external_id", flat=True))
         OutboxEntry.add(OutboxEntry.Op.DELETE_PRODUCT, uid=product.graph_uid, external_id=product.external_id)
         product.delete()
+    # its rows and the histories that held it (its interactions cascaded) are read again
+    serving_cache.changed("catalogue", users=buyers)

@@ -84,5 +84,11 @@ class OutboxEntry(models.Model):
 
     @classmethod
     def add(cls, op: str, **payload) -> "OutboxEntry":
-        """Record a graph change; call inside the transaction of the database change it mirrors."""
-        return cls.objects.create(op=cls.Op(op), payload=payload)
+        """Record a graph change; call inside the transaction of the database change it mirrors.
+        Every such change (curated facts, entities, deletions, erasures) may change what serving
+        shows, so it moves the serving cache's catalogue generation."""
+        from kms.recs.serving_cache import serving_cache
+
+        entry = cls.objects.create(op=cls.Op(op), payload=payload)
+        serving_cache.changed("catalogue")
+        return entry

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from kms.catalogue.models import Product
+from kms.recs.serving_cache import serving_cache
 
 from .models import Interaction, ShopUser
 
@@ -131,6 +132,9 @@ def record_events(records: Iterable) -> EventsResult:
                                    timestamp=e["timestamp"]))
         Interaction.objects.bulk_create(new, batch_size=2000)
     result.created = len(new)
+    if new:  # the next recommendation request of these users reads their history again
+        by_pk = {pk: ext for ext, pk in user_ids.items()}
+        serving_cache.changed(users={by_pk[i.user_id] for i in new})
     result.interaction_ids = list(Interaction.objects.filter(event_id__in=[i.event_id for i in new])
                                   .values_list("id", flat=True))
     return result
@@ -184,6 +188,7 @@ def delete_user_events(external_id: str) -> int:
     with transaction.atomic():
         n, _ = user.interactions.all().delete()
         OutboxEntry.add(OutboxEntry.Op.DELETE_USER_EVENTS, uid=user.graph_uid, external_id=external_id)
+    serving_cache.changed(users=[external_id])
     return n
 
 
@@ -198,4 +203,5 @@ def rename_user(user: ShopUser, external_id: str) -> ShopUser:
         user.save(update_fields=["external_id"])
         OutboxEntry.add(OutboxEntry.Op.ERASE_USERS, uids=[old_uid, user.graph_uid],
                         external_ids=[old_id, external_id])
+    serving_cache.changed(users=[old_id, external_id])
     return user

@@ -154,6 +154,9 @@ class ChunkWriter:
                     ahead = self._graph_write(prepared, nodes, rels, overlap)
                 self.written.update(n["uid"] for n in nodes if not n["uid"].startswith("product:"))
                 self.written.update((r["src"], r["type"], r["dst"]) for r in rels if r["type"] == SUBCATEGORY_OF)
+                from kms.recs.serving_cache import serving_cache
+
+                serving_cache.changed("catalogue")  # new facts: web processes refresh their new items
                 break
             except RETRYABLE_GRAPH_ERRORS as exc:
                 self.entities.clear()  # entities created in the rolled-back transaction are gone

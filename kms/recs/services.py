@@ -13,17 +13,22 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from kgschema import IN_CATEGORY, product_uid, user_uid
+from kgschema import IN_CATEGORY, product_uid, uid_key, user_uid
 from graph import ExportedGraph
 from kms.catalogue.models import Product
 from kms.events.models import Interaction, ShopUser
 from recommender.data import InteractionData
 
 from .models import ModelVersion
+from .serving_cache import Snapshot, serving_cache
 
 log = logging.getLogger(__name__)
 ACTIVATION_TOLERANCE = 0.0  # a new version must not be worse on validation NDCG@20
-INDEX_CHECK_SECONDS = 5.0
+INDEX_CHECK_SECONDS = 5.0  # without the serving cache: how often each process checks the active version
+# With the serving cache (generation counters in Redis) a process re-checks only when a counter
+# moved, at most this often while a new index loads, and in any case after SAFETY_SECONDS.
+CHANGED_CHECK_SECONDS = 1.0
+SAFETY_SECONDS = 300.0
 # Products ingested after a model's training are served as cold-start items (from their
 # knowledge-graph entities) at once; the set is refreshed this often, per process.
 NEW_ITEMS_SECONDS = 5.0
@@ -122,7 +127,8 @@ def activate(version: ModelVersion) -> None:
         version.state = ModelVersion.State.ACTIVE
         version.activated_at = timezone.now()
         version.save(update_fields=["state", "activated_at"])
-    index_cache.clear()  # this process serves the new version from its next request; others reload within seconds
+    index_cache.clear()  # this process serves the new version from its next request
+    serving_cache.changed("model")  # every other web process reloads on its next request
 
 
 def activate_if_not_worse(version: ModelVersion) -> bool:
@@ -170,6 +176,8 @@ class _IndexCache:
         self.index = None
         self.checked = 0.0
         self.loading: threading.Thread | None = None
+        self.model_gen: int | None = None  # serving-cache generations the index was checked under
+        self.catalogue_gen: int | None = None
         self._forget_new_items()
 
     def _forget_new_items(self) -> None:
@@ -186,26 +194,49 @@ class _IndexCache:
             mtime = 0
         return version.pk, mtime
 
-    def get(self):
+    def _current(self, now: float, snapshot: Snapshot | None) -> bool:
+        """Whether the index in hand may answer without asking the database."""
+        if snapshot is None:  # no shared counters: check every INDEX_CHECK_SECONDS
+            return self.index is not None and now - self.checked < INDEX_CHECK_SECONDS
+        if now - self.checked >= SAFETY_SECONDS:
+            return False
+        if snapshot.model != self.model_gen:
+            return now - self.checked < CHANGED_CHECK_SECONDS  # a new version is loading
+        if snapshot.catalogue != self.catalogue_gen:  # products or facts changed: new items due
+            return now - self.new_items_checked < NEW_ITEMS_SECONDS
+        return True
+
+    def get(self, snapshot: Snapshot | None = None):
+        """The active index. With the request's ``snapshot`` (``serving_cache.read``) no query runs
+        unless a generation moved since this process last looked."""
         now = time.monotonic()
-        if now - self.checked < INDEX_CHECK_SECONDS and self.index is not None:
+        if self._current(now, snapshot):
             return self.index
         with self.lock:
+            if self._current(now, snapshot):
+                return self.index
             self.checked = now
             version = active_version()
+            loaded = True
             if version is None:
                 self.index, self.version_id, self.key = None, None, None
             elif self._key(version) != self.key:
+                loaded = False
                 if self.index is None:  # nothing to serve meanwhile: load now
                     self._install(version, self._load(version))
+                    loaded = True
                 elif not (self.loading and self.loading.is_alive()):
                     # keep serving the current index while the new one loads (seconds), then swap
                     self.loading = threading.Thread(target=self._load_in_background, args=(version,),
                                                     name="recs-index", daemon=True)
                     self.loading.start()
-            if self.index is not None and now - self.new_items_checked >= NEW_ITEMS_SECONDS:
+            if loaded and snapshot is not None:
+                self.model_gen = snapshot.model
+            if self.index is not None and (now - self.new_items_checked >= NEW_ITEMS_SECONDS or snapshot is not None):
                 self.new_items_checked = now
                 self._refresh_new_items(version)
+                if snapshot is not None:
+                    self.catalogue_gen = snapshot.catalogue
             return self.index
 
     @staticmethod
@@ -257,6 +288,7 @@ class _IndexCache:
     def clear(self):
         with self.lock:
             self.index, self.version_id, self.key, self.checked = None, None, None, 0.0
+            self.model_gen = self.catalogue_gen = None
             self._forget_new_items()
 
 
@@ -289,10 +321,16 @@ def new_product_entities(version: ModelVersion, trained: set[str]) -> dict[str, 
 index_cache = _IndexCache()
 
 
-def user_history(external_id: str) -> list[str]:
-    """The user's product uids in time order (from the database, so events count at once)."""
-    return [product_uid(x) for x in Interaction.objects.filter(user__external_id=external_id)
-            .order_by("timestamp", "id").values_list("product__external_id", flat=True)]
+def user_history(external_id: str, snapshot: Snapshot | None = None) -> list[str]:
+    """The user's product uids in time order: the serving cache's copy when ``snapshot`` (read
+    before this call) holds a current one, else the database's, then cached under that snapshot's
+    user version. Posted events bump the version, so they count on the very next request."""
+    if snapshot is not None and snapshot.history is not None:
+        return list(snapshot.history)
+    history = [product_uid(x) for x in Interaction.objects.filter(user__external_id=external_id)
+               .order_by("timestamp", "id").values_list("product__external_id", flat=True)]
+    serving_cache.store_history(external_id, snapshot, history)
+    return history
 
 
 class _PopularityCache:
@@ -306,31 +344,40 @@ class _PopularityCache:
         self.lock = threading.Lock()
         self.rows: list[tuple[str, float, list]] = []
         self.loaded = 0.0
+        self.stamp: tuple | None = None  # (catalogue, events) generations the rows were counted under
 
-    def get(self) -> list[tuple[str, float, list]]:
-        if time.monotonic() - self.loaded < self.POPULAR_SECONDS:
+    def _current(self, snapshot: Snapshot | None) -> bool:
+        age = time.monotonic() - self.loaded
+        if snapshot is not None and self.stamp == (snapshot.catalogue, snapshot.events):
+            return age < SAFETY_SECONDS  # nothing changed: no query
+        return age < self.POPULAR_SECONDS  # changed (or no shared counters): recount at most this often
+
+    def get(self, snapshot: Snapshot | None = None) -> list[tuple[str, float, list]]:
+        if self._current(snapshot):
             return self.rows
         with self.lock:
-            if time.monotonic() - self.loaded >= self.POPULAR_SECONDS:
+            if not self._current(snapshot):
                 self.rows = [(ext, float(n), cats or []) for ext, n, cats in
                              Product.objects.annotate(n=Count("interactions")).order_by("-n", "id")
                              .values_list("external_id", "n", "category_path")[:self.POPULAR_LIMIT]]
                 self.loaded = time.monotonic()
+                self.stamp = (snapshot.catalogue, snapshot.events) if snapshot is not None else None
             return self.rows
 
     def clear(self):
         with self.lock:
-            self.rows, self.loaded = [], 0.0
+            self.rows, self.loaded, self.stamp = [], 0.0, None
 
 
 popularity = _PopularityCache()
 
 
-def popular_products(k: int, category: str | None = None, exclude: set[str] | None = None) -> list[tuple[str, float]]:
+def popular_products(k: int, category: str | None = None, exclude: set[str] | None = None,
+                     snapshot: Snapshot | None = None) -> list[tuple[str, float]]:
     """Top-k (product uid, interaction count), optionally within a category, never ``exclude``d uids."""
     exclude = exclude or set()
     out = []
-    for ext, n, cats in popularity.get():
+    for ext, n, cats in popularity.get(snapshot):
         uid = product_uid(ext)
         if uid not in exclude and (not category or any(category.lower() in str(c).lower() for c in cats)):
             out.append((uid, n))
@@ -340,14 +387,16 @@ def popular_products(k: int, category: str | None = None, exclude: set[str] | No
 
 
 def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
-                       category: str | None = None) -> dict:
-    history = user_history(external_id)
+                       category: str | None = None, snapshot: Snapshot | None = None) -> dict:
+    """Top-k for a user. With the serving cache's ``snapshot`` of this user (``serving_cache.read``)
+    a request nothing changed for since the model or the user's last request runs no SQL."""
+    history = user_history(external_id, snapshot)
     exclude = set(history) if exclude_seen else set()
-    index = index_cache.get()
+    index = index_cache.get(snapshot)
     uid = user_uid(external_id)
     want = k if not category else k * 20  # filtered afterwards
     if index is None:
-        source, recs = "popular", popular_products(want, category, exclude)
+        source, recs = "popular", popular_products(want, category, exclude, snapshot)
     else:
         u = index.user_index.get(uid, -1)
         if u < 0 and not history:
@@ -358,14 +407,15 @@ def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
             # user's fresh history is scored live (one small matmul).
             fresh = u < 0 or len(history) > len(index.model.history[u])
             recs = index.recommend(uid, want, exclude=exclude, history=history if fresh else None)
-    items = attach_products(recs, category)[:k]
+    items = attach_products(recs, category, snapshot)[:k]
     return {"user": external_id, "source": source, "model_version": index_cache.version_id, "items": items}
 
 
 class _ProductRows:
-    """Title/brand/category of products for responses, kept in memory for PRODUCT_TTL seconds so
-    a recommendation request costs one query (the user's history) instead of two. Saves and
-    deletes in this process drop their entries at once; other processes see them within the TTL."""
+    """Title/brand/category of products for responses, kept in memory. With the serving cache the
+    rows are kept while the catalogue generation is the one they were read under (a product save,
+    edit or delete anywhere bumps it; SAFETY_SECONDS at most); without it, PRODUCT_TTL seconds.
+    Saves and deletes in this process drop their entries at once either way."""
 
     PRODUCT_TTL = 30.0
     MAX_ENTRIES = 200_000
@@ -373,13 +423,22 @@ class _ProductRows:
     def __init__(self):
         self.rows: dict[str, tuple[float, tuple]] = {}
         self.lock = threading.Lock()
+        self.catalogue_gen: int | None = None
 
-    def get_many(self, ext_ids: list[str]) -> dict[str, tuple]:
+    def get_many(self, ext_ids: list[str], snapshot: Snapshot | None = None) -> dict[str, tuple]:
         now = time.monotonic()
+        ttl = self.PRODUCT_TTL
+        if snapshot is not None:
+            ttl = SAFETY_SECONDS
+            if snapshot.catalogue != self.catalogue_gen:
+                with self.lock:
+                    self.rows = {}
+                    self.catalogue_gen = snapshot.catalogue
+        rows = self.rows
         out, missing = {}, []
         for ext in ext_ids:
-            hit = self.rows.get(ext)
-            if hit is not None and now - hit[0] < self.PRODUCT_TTL:
+            hit = rows.get(ext)
+            if hit is not None and now - hit[0] < ttl:
                 out[ext] = hit[1]
             else:
                 missing.append(ext)
@@ -387,23 +446,30 @@ class _ProductRows:
             fetched = {ext: (title, brand, cats or []) for ext, title, brand, cats in Product.objects
                        .filter(external_id__in=missing).values_list("external_id", "title", "brand", "category_path")}
             with self.lock:
-                if len(self.rows) > self.MAX_ENTRIES:
-                    self.rows.clear()
-                for ext, row in fetched.items():
-                    self.rows[ext] = (now, row)
+                if rows is self.rows:  # not dropped meanwhile by a newer generation
+                    if len(rows) > self.MAX_ENTRIES:
+                        rows.clear()
+                    for ext, row in fetched.items():
+                        rows[ext] = (now, row)
             out.update(fetched)
         return out
 
     def forget(self, ext_id: str) -> None:
         self.rows.pop(ext_id, None)
 
+    def clear(self) -> None:
+        with self.lock:
+            self.rows, self.catalogue_gen = {}, None
+
 
 product_rows = _ProductRows()
 
 
-def attach_products(recs: list[tuple[str, float]], category: str | None = None) -> list[dict]:
-    ext_ids = [uid.split(":", 1)[1] for uid, _ in recs]
-    products = product_rows.get_many(ext_ids)
+def attach_products(recs: list[tuple[str, float]], category: str | None = None,
+                    snapshot: Snapshot | None = None) -> list[dict]:
+    """Response items (plain dicts, no serializer) for ranked (product uid, score) pairs."""
+    ext_ids = [uid_key(uid) for uid, _ in recs]
+    products = product_rows.get_many(ext_ids, snapshot)
     out = []
     for (uid, score), ext in zip(recs, ext_ids):
         row = products.get(ext)
@@ -416,11 +482,12 @@ def attach_products(recs: list[tuple[str, float]], category: str | None = None) 
     return out
 
 
-def similar_products(external_id: str, k: int = 20) -> dict:
-    index = index_cache.get()
+def similar_products(external_id: str, k: int = 20, snapshot: Snapshot | None = None) -> dict:
+    index = index_cache.get(snapshot)
     uid = product_uid(external_id)
     recs = index.similar(uid, k) if index is not None and uid in index.item_index else []
-    return {"product": external_id, "model_version": index_cache.version_id, "items": attach_products(recs)}
+    return {"product": external_id, "model_version": index_cache.version_id,
+            "items": attach_products(recs, snapshot=snapshot)}
 
 
 def forget_user(external_id: str) -> dict:
@@ -441,4 +508,5 @@ def forget_user(external_id: str) -> dict:
         OutboxEntry.add(OutboxEntry.Op.ERASE_USERS, uids=[uid], external_ids=[external_id])
     scrubbed = [v.pk for v in ModelVersion.objects.exclude(path="") if Path(v.path).exists() and scrub_user(v.path, uid)]
     index_cache.clear()
+    serving_cache.changed("model", users=[external_id])  # every process drops the user's lists and history
     return {"user": external_id, "events_deleted": events, "model_versions_scrubbed": scrubbed}
