@@ -1,14 +1,25 @@
-"""Load test of the public REST API under gunicorn, driven by wrk (one command).
+"""Load test of the public REST API under gunicorn (one command; installs nothing, needs no wrk).
 
-    .venv/bin/python bench/api_load.py [--users 8317] [--duration 15] [--workers 2] [--rebuild]
+    .venv/bin/python bench/api_load.py [--users 8317] [--rates 100,200,400] [--duration 10]
+        [--closed-duration 10] [--connections 32] [--workers 2] [--threads 4] [--rebuild]
 
 Prepares (once; reused while an active model version exists) a PostgreSQL database
-``kms_bench`` (or $BENCH_DATABASE_URL) and a data dir ``bench/work/api-data`` (local ArcadeDB,
-models): imports Amazon-Scientific (all products, the first --users users' events), ingests the
-catalogue through the NLP pipeline into the graph, trains a model version (small config). Then
-starts gunicorn (gthread) on a free 127.0.0.1 port, warms every worker, and runs wrk with 32
-connections for --duration seconds per endpoint, rotating user ids / product ids / queries with a
-Lua script. Prints p50/p99/req/s/errors and writes bench/results/api_load.json.
+``kms_bench`` (or $BENCH_DATABASE_URL) and a data dir ``bench/work/api-data`` (or
+$BENCH_DATA_DIR: local ArcadeDB, models): imports Amazon-Scientific (all products, the first
+--users users' events), ingests the catalogue through the NLP pipeline into the graph, trains a
+model version (TRAIN_PARAMS). Then starts gunicorn (the repository's gunicorn.conf.py: queue-stamping
+gthread workers) on a free 127.0.0.1 port with the serving cache on Redis db 4 (or
+$BENCH_REDIS_URL), warms every worker, and drives each endpoint with ``bench/http_load.py``:
+
+* closed loop: --connections keep-alive clients for --closed-duration seconds per endpoint: req/s,
+  p50, p99; the ratio recommendations / trivial (``/ping``: auth, throttle, JSON) in the same run;
+* open loop: fixed offered rates (--rates req/s, a schedule fixed in advance, latency from each
+  request's due time, so queueing delay counts) for --duration seconds each: p50, p99, errors.
+
+Then reads each gunicorn worker's memory (RSS, PSS, USS from /proc/PID/smaps_rollup). User ids,
+product ids and queries rotate. Writes bench/results/api_load.json: {"closed_loop": {endpoint:
+{"rps", "p50_ms", "p99_ms"}}, "ratio_recommendations_to_trivial", "open_loop": {endpoint: {rate:
+{"p50_ms", "p99_ms", "errors"}}}, "_meta": {...}}.
 """
 from __future__ import annotations
 
@@ -16,11 +27,10 @@ import argparse
 import contextlib
 import json
 import os
-import re
+import platform
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -89,41 +99,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def lua_script(path_template: str, values: list[str], secret: str) -> str:
-    items = ",".join(json.dumps(urllib.request.quote(v, safe="")) for v in values)
-    return f"""
-local values = {{{items}}}
-local n = 0
-wrk.headers["Authorization"] = "Api-Key {secret}"
-request = function()
-  n = n + 1
-  local v = values[(n % #values) + 1]
-  return wrk.format("GET", string.format("{path_template}", v))
-end
-"""
-
-
-def parse_wrk(text: str) -> dict:
-    def ms(label):
-        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-        if not m:
-            return None
-        return round(float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)], 2)
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    errors += int(non2xx.group(1)) if non2xx else 0
-    return {"p50_ms": ms("50"), "p99_ms": ms("99"), "rps": round(rps, 1), "errors": errors}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=8317)
-    parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rates", default="100,200,400", help="open-loop offered rates, req/s")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per open-loop rate and endpoint")
+    parser.add_argument("--closed-duration", type=float, default=10, help="seconds per closed-loop endpoint")
+    parser.add_argument("--connections", type=int, default=32, help="closed-loop clients")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "api_load.json"))
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args()
 
@@ -174,70 +160,151 @@ def _graph_pid(data_dir: Path) -> int | None:
         return None
 
 
-def run(args, env, data_dir: Path, prep: dict) -> None:
+ENDPOINTS = ("trivial", "recommendations", "similar", "popular", "search")
 
-    sample = json.loads(django_eval(
+
+def sample_ids(env) -> dict:
+    return json.loads(django_eval(
         "import json\nfrom kms.events.models import ShopUser\nfrom kms.catalogue.models import Product\n"
         "from kms.api.models import ApiKey\n"
-        "users = list(ShopUser.objects.order_by('?').values_list('external_id', flat=True)[:500])\n"
+        "users = list(ShopUser.objects.filter(interactions__isnull=False).distinct().order_by('?')"
+        ".values_list('external_id', flat=True)[:500])\n"
         "products = list(Product.objects.filter(interactions__isnull=False).distinct().order_by('?')"
         ".values_list('external_id', flat=True)[:500])\n"
         "key, secret = ApiKey.issue('bench', 'read')\n"
         "print(json.dumps({'users': users + ['cold-%d' % i for i in range(25)], 'products': products, 'secret': secret,"
-        " 'n_products': Product.objects.count()}))", env))
+        " 'n_products': Product.objects.count(), 'n_users': ShopUser.objects.count()}))", env))
+
+
+def endpoint_paths(sample: dict) -> dict[str, list[str]]:
+    q = urllib.request.quote
+    return {
+        "trivial": ["/api/v1/ping"],
+        "recommendations": [f"/api/v1/users/{q(u, safe='')}/recommendations?k=20" for u in sample["users"]],
+        "similar": [f"/api/v1/products/{q(p, safe='')}/similar?k=20" for p in sample["products"]],
+        "popular": ["/api/v1/popular?k=20"],
+        "search": [f"/api/v1/search?k=20&q={q(text, safe='')}" for text in QUERIES],
+    }
+
+
+def start_gunicorn(args, env, data_dir: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = open(data_dir / "gunicorn.log", "w")
     server = subprocess.Popen(
-        [PY, "-m", "gunicorn", "kms.wsgi", "-w", str(args.workers), "-k", "gthread", "--threads",
-         str(args.threads), "-b", f"127.0.0.1:{port}", "--access-logfile", "-" if False else "/dev/null"],
+        [PY, "-m", "gunicorn", "kms.wsgi", "-w", str(args.workers), "--threads", str(args.threads),
+         "-b", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    endpoints = {
-        "ping": ("/api/v1/ping?%s", ["x"]),
-        "recommendations": ("/api/v1/users/%s/recommendations?k=20", sample["users"]),
-        "similar": ("/api/v1/products/%s/similar?k=20", sample["products"]),
-        "search": ("/api/v1/search?k=20&q=%s", QUERIES),
-        "search_personal": ("/api/v1/search?k=20&user=" + sample["users"][0] + "&q=%s", QUERIES),
-    }
-    results = {}
+    wait_until_live(f"http://127.0.0.1:{port}", server, data_dir / "gunicorn.log", timeout=120)
+    return server, port
+
+
+def warm(port: int, paths: dict[str, list[str]], secret: str, per_endpoint: int = 60) -> None:
+    """Every worker's caches warm: the model and search indexes load at worker start (post_worker_init),
+    product rows, histories (Redis) and the popularity ranking on first use."""
+    for values in paths.values():
+        for path in values[:per_endpoint] * 2:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Api-Key {secret}"})
+            urllib.request.urlopen(req, timeout=120).read()
+    for path in paths["recommendations"]:  # every sampled user's history into the serving cache
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Api-Key {secret}"})
+        urllib.request.urlopen(req, timeout=120).read()
+
+
+def worker_memory(server: subprocess.Popen) -> list[dict]:
+    """RSS / PSS / USS (MB) of each gunicorn worker: /proc/PID/smaps_rollup (USS = private clean + dirty)."""
+    import psutil
+
+    out = []
+    for child in psutil.Process(server.pid).children():
+        fields = {}
+        try:
+            for line in Path(f"/proc/{child.pid}/smaps_rollup").read_text().splitlines()[1:]:
+                name, value = line.split(":", 1)
+                fields[name.strip()] = int(value.split()[0])  # kB
+        except OSError:
+            continue
+        mb = lambda kb: round(kb / 1024, 1)  # noqa: E731
+        out.append({"pid": child.pid, "rss_mb": mb(fields.get("Rss", 0)), "pss_mb": mb(fields.get("Pss", 0)),
+                    "uss_mb": mb(fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)),
+                    "shared_file_mb": mb(fields.get("Shared_Clean", 0))})
+    return out
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def git_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def run(args, env, data_dir: Path, prep: dict) -> None:
+    from http_load import run_closed_loop, run_open_loop
+
+    env = env | {"KMS_SERVING_REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")}
+    sample = sample_ids(env)
+    paths = endpoint_paths(sample)
+    names = [n for n in args.endpoints.split(",") if n]
+    headers = {"Authorization": f"Api-Key {sample['secret']}"}
+    rates = [int(r) for r in args.rates.split(",") if r]
+    closed, open_, loads = {}, {}, {"before": uptime()}
+    server, port = start_gunicorn(args, env, data_dir)
     try:
-        wait_until_live(base, server, data_dir / "gunicorn.log", timeout=60)
-        # Warm every worker: the model index and the search index load on a worker's first request.
-        for template, values in endpoints.values():
-            for v in values[:40]:
-                req = urllib.request.Request(base + template % urllib.request.quote(v, safe=""),
-                                             headers={"Authorization": f"Api-Key {sample['secret']}"})
-                urllib.request.urlopen(req, timeout=120).read()
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, (template, values) in endpoints.items():
-                script = Path(tmp) / f"{name}.lua"
-                script.write_text(lua_script(template, values, sample["secret"]))
-                out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-                                      "-s", str(script), base], capture_output=True, text=True, check=True).stdout
-                results[name] = parse_wrk(out)
-                print(f"{name:16s} p50 {results[name]['p50_ms']:>7} ms  p99 {results[name]['p99_ms']:>7} ms  "
-                      f"{results[name]['rps']:>8} req/s  errors {results[name]['errors']}", flush=True)
+        warm(port, paths, sample["secret"])
+        memory = {"after_warm_up": worker_memory(server)}
+        for name in names:
+            r = run_closed_loop("127.0.0.1", port, paths[name], args.connections, args.closed_duration, headers)
+            closed[name] = r.summary()
+            print(f"closed {name:16s} {closed[name]['rps']:>8} req/s  p50 {closed[name]['p50_ms']:>7} ms  "
+                  f"p99 {closed[name]['p99_ms']:>7} ms  errors {closed[name]['errors']}", flush=True)
+        loads["after_closed_loop"] = uptime()
+        for name in names:
+            open_[name] = {}
+            for rate in rates:
+                r = run_open_loop("127.0.0.1", port, paths[name], rate, args.duration, headers)
+                open_[name][str(rate)] = {k: v for k, v in r.summary().items() if k != "rps"} | {"achieved_rps": r.summary()["rps"]}
+                s = open_[name][str(rate)]
+                print(f"open {name:16s} @{rate:>4}/s  p50 {s['p50_ms']:>7} ms  p99 {s['p99_ms']:>7} ms  "
+                      f"errors {s['errors']}", flush=True)
+        loads["after_open_loop"] = uptime()
+        memory["after_load"] = worker_memory(server)
     finally:
         server.terminate()
-        server.wait(20)
-        log.close()
-    ceiling = results["ping"]["rps"]
-    summary = {
-        "recommendations_vs_ping": round(results["recommendations"]["rps"] / ceiling, 2),
-        "similar_vs_ping": round(results["similar"]["rps"] / ceiling, 2),
-        "targets": {"recommendations_p99_le_20ms": results["recommendations"]["p99_ms"] <= 20,
-                    "recommendations_ge_0.7x_ping": results["recommendations"]["rps"] >= 0.7 * ceiling,
-                    "search_p99_le_50ms": results["search"]["p99_ms"] <= 50},
+        server.wait(30)
+    ratio = (round(closed["recommendations"]["rps"] / closed["trivial"]["rps"], 3)
+             if "recommendations" in closed and "trivial" in closed and closed["trivial"]["rps"] else None)
+    bars = {}
+    if ratio is not None:
+        bars["closed_loop_recommendations_ge_0.7x_trivial"] = ratio >= 0.7
+    rec200 = open_.get("recommendations", {}).get("200")
+    if rec200:
+        bars["recommendations_p99_le_20ms_0_errors_at_200"] = rec200["p99_ms"] <= 20 and rec200["errors"] == 0
+    search100 = open_.get("search", {}).get("100")
+    if search100:
+        bars["search_p99_le_50ms_at_100"] = search100["p99_ms"] <= 50
+    result = {
+        "closed_loop": {n: {k: closed[n][k] for k in ("rps", "p50_ms", "p99_ms")} for n in closed},
+        "ratio_recommendations_to_trivial": ratio,
+        "open_loop": {n: {rate: {k: v[k] for k in ("p50_ms", "p99_ms", "errors")} for rate, v in by_rate.items()}
+                      for n, by_rate in open_.items()},
+        "_meta": {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": git_commit(),
+            "machine": f"{os.cpu_count()} CPUs, {platform.platform()}", "load_average": loads,
+            "command": "bench/api_load.py " + " ".join(sys.argv[1:]),
+            "gunicorn": f"{args.workers} workers x {args.threads} threads (gunicorn.conf.py worker class)",
+            "closed_loop_connections": args.connections, "closed_duration_s": args.closed_duration,
+            "open_duration_s": args.duration, "products": sample["n_products"], "users": sample["n_users"],
+            "closed_loop_detail": closed, "open_loop_detail": open_, "worker_memory": memory, "bars": bars,
+            "prepare": prep, "train_params": TRAIN_PARAMS,
+        },
     }
-    print(json.dumps(summary, indent=2))
-    out = ROOT / "bench" / "results" / "api_load.json"
+    print(json.dumps({"ratio_recommendations_to_trivial": ratio, "bars": bars, "worker_memory": memory}, indent=2))
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results | {"_meta": {
-        "date": "2026-11-22", "connections": args.connections, "duration_s": args.duration,
-        "gunicorn": f"{args.workers} gthread workers x {args.threads} threads", "products": sample["n_products"],
-        "users_with_events": args.users, "prepare": prep, "train_params": TRAIN_PARAMS} | summary}, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "bench"))
     main()

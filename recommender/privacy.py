@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -56,7 +58,49 @@ def scrub_user(path: str | Path, user_id: str) -> bool:
     lens[row] = 0
     state["history_len"] = lens
     state["components"] = _scrub(state["components"], row, n_users)
-    torch.save(state, path / "state.pt")
+    # new files renamed into place: a process that memory-maps the old ones keeps valid pages
+    _replace(path / "state.pt", lambda tmp: torch.save(state, tmp))
     meta["user_ids"][row] = _tombstone(user_id)
-    meta_path.write_text(json.dumps(meta, indent=1))
+    _replace(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
+    _scrub_serving_files(path, user_id)
     return True
+
+
+def _replace(target: Path, write) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, target)
+
+
+def _scrub_serving_files(path: Path, user_id: str) -> None:
+    """The precomputed serving arrays (``recommender.serving``) lose the user too: the user's row
+    of top items is emptied and the id leaves the sorted user index; the files are rewritten by
+    rename and stamped with the rewritten model, so they stay current."""
+    from recommender.serving import SERVING_DIR, serving_stamp
+
+    serving = path / SERVING_DIR
+    if not serving.exists():
+        return
+    keys = np.load(serving / "user_keys.npy")
+    rows = np.load(serving / "user_rows.npy")
+    pos = int(np.searchsorted(keys, user_id))
+    if pos < len(keys) and keys[pos] == user_id:
+        row = int(rows[pos])
+        scores = np.load(serving / "top_scores.npy")
+        scores[row] = -np.inf
+        items = np.load(serving / "top_items.npy")
+        items[row] = 0
+        keep = np.ones(len(keys), dtype=bool)
+        keep[pos] = False
+        for name, array in (("top_scores", scores), ("top_items", items), ("user_keys", keys[keep]),
+                            ("user_rows", rows[keep])):
+            _replace(serving / f"{name}.npy", lambda tmp, a=array: _save_array(tmp, a))
+    meta = json.loads((path / "model.json").read_text())
+    stamp = serving_stamp(path, len(meta["user_ids"]), len(meta["item_ids"]))
+    _replace(serving / "meta.json", lambda tmp: tmp.write_text(json.dumps(stamp)))
+
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a file object: np.save would append ".npy" to a path
+        np.save(fh, array)

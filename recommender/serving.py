@@ -1,14 +1,25 @@
-"""In-memory recommendation index: a request is a lookup (or one small matmul).
+"""Recommendation index: a request is a lookup (or one small matmul).
 
 ``from_model`` precomputes each known user's top-K fused recommendations (history masked) and
 keeps L2-normalised item embeddings for ``similar``. Requests the precomputed lists cannot
 answer (an unknown user, a fresh ``history``, a large ``exclude``) are scored live from the
 history; with no usable history the answer is popularity.
+
+``save_serving(path)`` writes those arrays (top-K items and scores, the sorted user ids, item
+vectors, popularity) as .npy files beside the model, once per model version; ``load(path)``
+memory-maps them read-only, so every process on a host shares one copy in the page cache and a
+process's private memory does not grow with the number of users' lists.
 """
 from __future__ import annotations
 
 import copy
+import fcntl
+import json
+import os
+import shutil
+import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,13 +29,44 @@ from recommender.training import TrainedModel
 
 Ranked = list[tuple[str, float]]
 _EMBEDDING_PREFERENCE = ("kgcn", "lightgcn", "bprmf")
+SERVING_DIR = "serving"  # inside a model's directory
+SERVING_FORMAT = 1
+
+
+class UserIndex:
+    """User id -> row, over a sorted array of ids (memory-mappable; no Python object per user)."""
+
+    def __init__(self, keys: np.ndarray, rows: np.ndarray):
+        self.keys, self.rows = keys, rows
+
+    @classmethod
+    def build(cls, user_ids: list[str]) -> "UserIndex":
+        ids = np.asarray(user_ids, dtype=str) if user_ids else np.zeros(0, dtype="<U1")
+        order = np.argsort(ids, kind="stable")
+        return cls(ids[order], order.astype(np.int64))
+
+    def get(self, user_id: str, default: int = -1) -> int:
+        n = len(self.keys)
+        if not n or not isinstance(user_id, str):
+            return default
+        pos = int(np.searchsorted(self.keys, user_id))
+        if pos < n and self.keys[pos] == user_id:
+            return int(self.rows[pos])
+        return default
+
+    def __contains__(self, user_id) -> bool:
+        return self.get(user_id) >= 0
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 class RecommendationIndex:
-    def __init__(self, model: TrainedModel, top_items: torch.Tensor, top_scores: torch.Tensor,
-                 item_vectors: torch.Tensor | None, popularity: torch.Tensor):
+    def __init__(self, model: TrainedModel, top_items, top_scores, item_vectors: torch.Tensor | None,
+                 popularity: torch.Tensor, user_index: UserIndex | None = None):
+        """``top_items`` / ``top_scores``: (n_users, K) arrays (tensors, or memory-mapped numpy)."""
         self.model = model
-        self.user_index = {uid: n for n, uid in enumerate(model.user_ids)}
+        self.user_index = user_index if user_index is not None else UserIndex.build(list(model.user_ids))
         self.top_items, self.top_scores = top_items, top_scores
         self.item_vectors = item_vectors
         self.trained_popularity = popularity
@@ -75,6 +117,59 @@ class RecommendationIndex:
         popularity = torch.as_tensor(np.bincount(flat, minlength=n_items), dtype=torch.float32)
         return cls(model, top_items, top_scores, _item_vectors(model), popularity)
 
+    # -- the shared on-disk copy --------------------------------------------------------
+    def save_serving(self, model_dir: str | Path) -> Path:
+        """Write the serving arrays to ``model_dir/serving`` (a new directory renamed into place,
+        so a process mapping the previous files keeps reading them intact)."""
+        model_dir = Path(model_dir)
+        target = model_dir / SERVING_DIR
+        tmp = model_dir / f".{SERVING_DIR}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        arrays = {"top_items": np.asarray(self.top_items, dtype=np.int32),
+                  "top_scores": np.asarray(self.top_scores, dtype=np.float32),
+                  "user_keys": np.asarray(self.user_index.keys), "user_rows": np.asarray(self.user_index.rows),
+                  "popularity": self.trained_popularity.numpy().astype(np.float32)}
+        if self.item_vectors is not None:
+            arrays["item_vectors"] = self.item_vectors.detach().numpy().astype(np.float32)
+        for name, array in arrays.items():
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
+        (tmp / "meta.json").write_text(json.dumps(serving_stamp(model_dir, len(self.model.user_ids), self.model.n_items)))
+        old = model_dir / f".{SERVING_DIR}.{os.getpid()}.old"
+        if target.exists():
+            target.rename(old)
+        tmp.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+        return target
+
+    @classmethod
+    def load(cls, model_dir: str | Path, model: TrainedModel | None = None) -> "RecommendationIndex":
+        """The index of the model saved at ``model_dir``, its arrays memory-mapped from
+        ``model_dir/serving``. Missing or stale files (an older artefact, a model rewritten since)
+        are computed and written first, under a file lock: one process per host does it, the
+        others wait and map the result."""
+        model_dir = Path(model_dir)
+        model = model if model is not None else TrainedModel.load(model_dir)
+        if not serving_files_current(model_dir):
+            with open(model_dir / ".serving.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not serving_files_current(model_dir):
+                    cls.from_model(model).save_serving(model_dir)
+        return cls.from_serving_files(model, model_dir / SERVING_DIR)
+
+    @classmethod
+    def from_serving_files(cls, model: TrainedModel, directory: Path) -> "RecommendationIndex":
+        def mapped(name):
+            return np.load(directory / f"{name}.npy", mmap_mode="r")
+
+        vectors = None
+        if (directory / "item_vectors.npy").exists():
+            with warnings.catch_warnings():  # read-only pages: the index only ever reads them
+                warnings.simplefilter("ignore", UserWarning)
+                vectors = torch.from_numpy(mapped("item_vectors"))
+        return cls(model, mapped("top_items"), mapped("top_scores"), vectors,
+                   torch.from_numpy(np.array(mapped("popularity"))), UserIndex(mapped("user_keys"), mapped("user_rows")))
+
     # -- requests ----------------------------------------------------------------------
     def recommend(self, user_id: str | None, k: int = 10, exclude: Iterable[str] = (),
                   history: Iterable[str] | None = None) -> Ranked:
@@ -84,8 +179,8 @@ class RecommendationIndex:
         stored = self.model.history[u] if u >= 0 else []
         given = [self.item_index[i] for i in (history or []) if i in self.item_index]
         if u >= 0 and not given:
-            out = [(int(i), float(s)) for i, s in zip(self.top_items[u].tolist(), self.top_scores[u].tolist())
-                   if int(i) not in exclude_idx and s > float("-inf")]
+            out = [(i, s) for i, s in zip(self.top_items[u].tolist(), self.top_scores[u].tolist())
+                   if i not in exclude_idx and s > float("-inf")]
             if self.new_item_ids:  # merge the new items' calibrated scores into the stored ranking
                 n0 = self.model.n_items
                 fresh = self.model.score_new_items(torch.as_tensor([u]), [stored])[0].tolist()
@@ -140,3 +235,22 @@ def _item_vectors(model: TrainedModel) -> torch.Tensor | None:
         if hasattr(c, "item_vectors"):  # the sequence model's (entity-aware) item table
             return torch.nn.functional.normalize(c.item_vectors(), dim=1)
     return None
+
+
+def serving_stamp(model_dir: Path, n_users: int, n_items: int) -> dict:
+    """What the serving files were built from: a rewrite of the model (an erasure) changes it."""
+    try:
+        mtime = (model_dir / "model.json").stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return {"format": SERVING_FORMAT, "n_users": n_users, "n_items": n_items, "model_mtime_ns": mtime}
+
+
+def serving_files_current(model_dir: str | Path) -> bool:
+    model_dir = Path(model_dir)
+    try:
+        meta = json.loads((model_dir / SERVING_DIR / "meta.json").read_text())
+        model_meta = json.loads((model_dir / "model.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return meta == serving_stamp(model_dir, len(model_meta["user_ids"]), len(model_meta["item_ids"]))

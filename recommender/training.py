@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,35 @@ from recommender.scoring import (FitContext, Histories, Knowledge, Scorer, items
                                  pick_device, seed_everything)
 
 FORMAT_VERSION = 1
+
+
+class PackedHistories(Sequence):
+    """Per-user item histories over one flat array and offsets (a loaded model's state, possibly
+    memory-mapped): no Python list per user is kept; ``h[u]`` builds user ``u``'s list."""
+
+    def __init__(self, flat: np.ndarray, lengths: np.ndarray):
+        self.flat = flat
+        self.offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=self.offsets[1:])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, u):
+        if isinstance(u, slice):
+            return [self[n] for n in range(*u.indices(len(self)))]
+        if u < 0:
+            u += len(self)
+        if not 0 <= u < len(self):
+            raise IndexError(u)
+        return self.flat[self.offsets[u]:self.offsets[u + 1]].tolist()
+
+    def __iter__(self):
+        for u in range(len(self)):
+            yield self[u]
+
+    def __eq__(self, other) -> bool:
+        return len(self) == len(other) and all(a == list(b) for a, b in zip(self, other))
 
 
 @dataclass
@@ -278,12 +307,10 @@ class TrainedModel:
         meta = json.loads((path / "model.json").read_text())
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"model format {meta.get('format_version')} != supported {FORMAT_VERSION}")
-        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-        flat, lens = state["history_flat"].tolist(), state["history_len"].tolist()
-        history, pos = [], 0
-        for n in lens:
-            history.append(flat[pos:pos + n])
-            pos += n
+        # Memory-mapped: the processes of a host that load one version share its tensors' pages
+        # (the file is only ever replaced by a rename, never rewritten in place).
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True, mmap=True)
+        history = PackedHistories(state["history_flat"].numpy(), state["history_len"].numpy())
         return cls(
             user_ids=meta["user_ids"], item_ids=meta["item_ids"],
             components={n: component_from_state(kind, state["components"][n]) for n, kind in meta["components"].items()},

@@ -91,6 +91,10 @@ def train_model(params: dict | None = None, activate: bool = True, version_id: i
         model = train(data, config, log=log.info)
         path = settings.KMS_MODELS_DIR / f"v{version.pk}"
         model.save(path)
+        from recommender.serving import RecommendationIndex
+
+        # the serving arrays (every user's top-K), computed once here instead of in each web process
+        RecommendationIndex.from_model(model).save_serving(path)
         version.path = str(path)
         version.history = model.curve  # recorded by the trainer as data, for the registry's plots
         version.params = params
@@ -242,9 +246,10 @@ class _IndexCache:
     @staticmethod
     def _load(version: ModelVersion):
         from recommender.serving import RecommendationIndex
-        from recommender.training import TrainedModel
 
-        return RecommendationIndex.from_model(TrainedModel.load(version.path))
+        # the precomputed lists are memory-mapped from the version's serving files (written at
+        # training; by the first process of a host for an older version), one copy per host
+        return RecommendationIndex.load(version.path)
 
     def _install(self, version: ModelVersion, index) -> None:
         self.index, self.version_id, self.key = index, version.pk, self._key(version)

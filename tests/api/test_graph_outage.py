@@ -39,7 +39,10 @@ def test_erasure_during_an_outage_reaches_the_graph_after_it(kms_graph, settings
         assert write_client.delete("/api/v1/products/p2").status_code == 204
         renamed = write_client.patch("/api/v1/users/bob", {"external_id": "bobby"}, format="json")
         assert renamed.status_code == 200, renamed.content
-    assert len(callbacks) == 3  # a delivery attempt after each commit; each found the store down
+    from kms.recs.serving_cache import AfterCommitBump
+
+    sent = [c for c in callbacks if not isinstance(c, AfterCommitBump)]  # the serving cache's bumps aside
+    assert len(sent) == 3  # a delivery attempt after each commit; each found the store down
     pending = OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING)
     assert list(pending.values_list("op", flat=True)) == ["erase_users", "delete_product", "erase_users"]
     assert all(e.attempts == 0 and e.state == "pending" for e in pending)

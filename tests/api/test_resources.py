@@ -13,6 +13,13 @@ def _graph(kms_graph):
     return kms_graph
 
 
+
+def _tasks(callbacks) -> list:
+    """On-commit callbacks that send work (the serving cache's counter bumps left out)."""
+    from kms.recs.serving_cache import AfterCommitBump
+
+    return [c for c in callbacks if not isinstance(c, AfterCommitBump)]
+
 class TestProducts(CRUDTests):
     model = Product
     list_url = "/api/v1/products"
@@ -91,7 +98,7 @@ class TestProducts(CRUDTests):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             response = write_client.post(self.list_url, self.create_data[0], format="json")
         assert response.json()["ingestion_job"] is not None
-        assert len(callbacks) == 1  # run_ingestion.delay(job) after commit
+        assert len(_tasks(callbacks)) == 1  # run_ingestion.delay(job) after commit
 
 
 class TestUsers(CRUDTests):
@@ -132,7 +139,7 @@ class TestUsers(CRUDTests):
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             response = write_client.delete(self.url_for("u-9") + "/events")
         assert response.status_code == 200 and response.json() == {"deleted": 3}
-        assert len(callbacks) == 1  # the outbox delivery task, sent after the commit
+        assert len(_tasks(callbacks)) == 1  # the outbox delivery task, sent after the commit
         assert write_client.get(self.url_for("u-9")).json()["events"] == 0
         assert kms_graph.count_relationships("INTERACTED") == 0
         assert kms_graph.node("user:u-9") is not None  # the user stays

@@ -42,7 +42,9 @@ def test_edits_made_during_a_graph_outage_are_delivered_after_restart(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.merge_entities(role_users["curator"], keep.pk, drop.pk, reason="during outage")
         services.set_fact_status(role_users["curator"], [data["facts"]["p1_steel"].pk], Status.APPROVED)
-    assert callbacks, "delivery is attempted right after the commit"
+    from kms.recs.serving_cache import AfterCommitBump
+
+    assert [c for c in callbacks if not isinstance(c, AfterCommitBump)], "delivery is attempted right after the commit"
     # the database change is committed; the graph part waits in the outbox
     assert Entity.objects.get(pk=drop.pk).merged_into_id == keep.pk
     pending = OutboxEntry.objects.filter(state=OutboxEntry.State.PENDING)
