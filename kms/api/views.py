@@ -45,10 +45,24 @@ def _records(request, what: str) -> list:
     return records
 
 
+_VALID_QUERIES: dict[tuple, dict] = {}  # (serializer, query string) -> validated data
+_VALID_QUERIES_MAX = 4096
+
+
 def _query(serializer_class, request) -> dict:
+    """The validated query parameters. Validation is a pure function of the query string, and the
+    hot path's strings repeat (``k=20``), so valid results are kept: a DRF serializer costs more
+    than the rest of a cached recommendation request. Invalid strings are validated every time."""
+    key = (serializer_class, request.META.get("QUERY_STRING", ""))
+    hit = _VALID_QUERIES.get(key)
+    if hit is not None:
+        return dict(hit)
     query = serializer_class(data=request.query_params)
     query.is_valid(raise_exception=True)
-    return query.validated_data
+    if len(_VALID_QUERIES) >= _VALID_QUERIES_MAX:
+        _VALID_QUERIES.clear()
+    _VALID_QUERIES[key] = dict(query.validated_data)
+    return dict(query.validated_data)
 
 
 def _body(serializer_class, request) -> dict:
