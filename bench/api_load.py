@@ -105,6 +105,7 @@ def main() -> None:
     parser.add_argument("--rates", default="100,200,400", help="open-loop offered rates, req/s")
     parser.add_argument("--duration", type=float, default=10, help="seconds per open-loop rate and endpoint")
     parser.add_argument("--closed-duration", type=float, default=10, help="seconds per closed-loop endpoint")
+    parser.add_argument("--closed-rounds", type=int, default=5, help="interleaved slices of the closed loop")
     parser.add_argument("--connections", type=int, default=32, help="closed-loop clients")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
@@ -239,7 +240,7 @@ def git_commit() -> str:
 
 
 def run(args, env, data_dir: Path, prep: dict) -> None:
-    from http_load import run_closed_loop, run_open_loop
+    from http_load import merge, run_closed_loop, run_open_loop
 
     env = env | {"KMS_SERVING_REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")}
     sample = sample_ids(env)
@@ -252,9 +253,16 @@ def run(args, env, data_dir: Path, prep: dict) -> None:
     try:
         warm(port, paths, sample["secret"])
         memory = {"after_warm_up": worker_memory(server)}
+        # Interleaved rounds: on a machine shared with other jobs the load drifts, and a ratio of
+        # two figures taken a minute apart would measure the drift; each endpoint gets
+        # --closed-duration seconds in total, in --closed-rounds slices taken in turn.
+        parts: dict[str, list] = {name: [] for name in names}
+        for _ in range(args.closed_rounds):
+            for name in names:
+                parts[name].append(run_closed_loop("127.0.0.1", port, paths[name], args.connections,
+                                                   args.closed_duration / args.closed_rounds, headers))
         for name in names:
-            r = run_closed_loop("127.0.0.1", port, paths[name], args.connections, args.closed_duration, headers)
-            closed[name] = r.summary()
+            closed[name] = merge(parts[name]).summary()
             print(f"closed {name:16s} {closed[name]['rps']:>8} req/s  p50 {closed[name]['p50_ms']:>7} ms  "
                   f"p99 {closed[name]['p99_ms']:>7} ms  errors {closed[name]['errors']}", flush=True)
         loads["after_closed_loop"] = uptime()
@@ -293,6 +301,7 @@ def run(args, env, data_dir: Path, prep: dict) -> None:
             "command": "bench/api_load.py " + " ".join(sys.argv[1:]),
             "gunicorn": f"{args.workers} workers x {args.threads} threads (gunicorn.conf.py worker class)",
             "closed_loop_connections": args.connections, "closed_duration_s": args.closed_duration,
+            "closed_rounds": args.closed_rounds,
             "open_duration_s": args.duration, "products": sample["n_products"], "users": sample["n_users"],
             "closed_loop_detail": closed, "open_loop_detail": open_, "worker_memory": memory, "bars": bars,
             "prepare": prep, "train_params": TRAIN_PARAMS,

@@ -82,10 +82,24 @@ def request_bytes(host: str, port: int, path: str, headers: dict[str, str]) -> b
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+async def _send(conn: Connection, raw: bytes) -> int:
+    """A reused keep-alive connection the server closed while it was idle (gunicorn's keep-alive
+    timeout) fails before any byte of the answer: send once more on a new connection, as HTTP
+    clients do for a GET. Any other failure is the server's."""
+    reused = conn.writer is not None
+    try:
+        return await conn.request(raw)
+    except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+        if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+            raise
+        conn.close()
+        return await conn.request(raw)
+
+
 async def _one(conn: Connection, raw: bytes, timeout: float, result: LoadResult, due: float) -> bool:
     """One request on ``conn``; records latency from ``due``. False if the connection is unusable."""
     try:
-        status = await asyncio.wait_for(conn.request(raw), timeout)
+        status = await asyncio.wait_for(_send(conn, raw), timeout)
     except asyncio.TimeoutError:
         result.error("timeout")
         conn.close()
@@ -152,6 +166,19 @@ async def closed_loop(host: str, port: int, paths: list[str], connections: int, 
     await asyncio.gather(*(client() for _ in range(connections)))
     result.seconds = time.perf_counter() - start
     return result
+
+
+def merge(results: list[LoadResult]) -> LoadResult:
+    """Several runs of one endpoint as one (latencies pooled, seconds and counts summed)."""
+    out = LoadResult()
+    for r in results:
+        out.latencies_ms += r.latencies_ms
+        out.seconds += r.seconds
+        out.sent += r.sent
+        for kind, n in r.error_kinds.items():
+            out.errors += n
+            out.error_kinds[kind] = out.error_kinds.get(kind, 0) + n
+    return out
 
 
 def run_open_loop(*args, **kwargs) -> LoadResult:

@@ -9,6 +9,7 @@ Without the serving cache (no Redis) the history is read from the database each 
 """
 from __future__ import annotations
 
+import gc
 import threading
 
 from kgschema import product_uid, user_uid
@@ -30,7 +31,9 @@ def warm_up() -> None:
     from kms.search.services import search_index
 
     try:
-        recs.index_cache.get()
+        snapshot = serving_cache.read()
+        recs.index_cache.get(snapshot)
+        recs.product_rows.preload(snapshot)
         search_index.get()
     except Exception:
         logging.getLogger(__name__).exception("warm-up failed; loading lazily on first requests")
@@ -38,6 +41,9 @@ def warm_up() -> None:
         from django.db import connection
 
         connection.close()  # the worker's threads open their own
+    # What was loaded lives as long as the worker: out of the collector's sight, so a full
+    # collection no longer walks millions of model and pipeline objects inside some request.
+    gc.freeze()
 
 
 def popular(k: int, category: str | None = None, exclude: set[str] | None = None) -> list[dict]:

@@ -459,6 +459,11 @@ class _ProductRows:
             out.update(fetched)
         return out
 
+    def preload(self, snapshot: Snapshot | None = None, limit: int | None = None) -> int:
+        """Every product's row in one query (a worker's warm-up), so no first request waits for one."""
+        ids = list(Product.objects.order_by("id").values_list("external_id", flat=True)[:limit or self.MAX_ENTRIES])
+        return len(self.get_many(ids, snapshot))
+
     def forget(self, ext_id: str) -> None:
         self.rows.pop(ext_id, None)
 
