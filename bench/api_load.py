@@ -213,19 +213,18 @@ def warm(port: int, paths: dict[str, list[str]], secret: str, per_endpoint: int 
 
 def worker_memory(server: subprocess.Popen) -> list[dict]:
     """RSS / PSS / USS (MB) of each gunicorn worker: /proc/PID/smaps_rollup (USS = private clean + dirty)."""
-    import psutil
-
     out = []
-    for child in psutil.Process(server.pid).children():
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    for pid in map(int, children):
         fields = {}
         try:
-            for line in Path(f"/proc/{child.pid}/smaps_rollup").read_text().splitlines()[1:]:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
                 name, value = line.split(":", 1)
                 fields[name.strip()] = int(value.split()[0])  # kB
         except OSError:
             continue
         mb = lambda kb: round(kb / 1024, 1)  # noqa: E731
-        out.append({"pid": child.pid, "rss_mb": mb(fields.get("Rss", 0)), "pss_mb": mb(fields.get("Pss", 0)),
+        out.append({"pid": pid, "rss_mb": mb(fields.get("Rss", 0)), "pss_mb": mb(fields.get("Pss", 0)),
                     "uss_mb": mb(fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)),
                     "shared_file_mb": mb(fields.get("Shared_Clean", 0))})
     return out
