@@ -29,6 +29,7 @@ from recommender.training import TrainedModel
 
 Ranked = list[tuple[str, float]]
 _EMBEDDING_PREFERENCE = ("kgcn", "lightgcn", "bprmf")
+NEG_INF = float("-inf")
 SERVING_DIR = "serving"  # inside a model's directory
 SERVING_FORMAT = 1
 
@@ -172,15 +173,21 @@ class RecommendationIndex:
 
     # -- requests ----------------------------------------------------------------------
     def recommend(self, user_id: str | None, k: int = 10, exclude: Iterable[str] = (),
-                  history: Iterable[str] | None = None) -> Ranked:
-        """Top-k (item id, score); never returns an excluded item or one in the user's history."""
+                  history: Iterable[str] | None = None, row: int | None = None) -> Ranked:
+        """Top-k (item id, score); never returns an excluded item or one in the user's history.
+        ``row``: the user's row in ``user_index``, when the caller has looked it up already."""
         exclude_idx = {self.item_index[i] for i in exclude if i in self.item_index}
-        u = self.user_index.get(user_id, -1) if user_id is not None else -1
+        u = row if row is not None else self.user_index.get(user_id, -1) if user_id is not None else -1
         stored = self.model.history[u] if u >= 0 else []
         given = [self.item_index[i] for i in (history or []) if i in self.item_index]
         if u >= 0 and not given:
-            out = [(i, s) for i, s in zip(self.top_items[u].tolist(), self.top_scores[u].tolist())
-                   if i not in exclude_idx and s > float("-inf")]
+            out = []
+            want = None if self.new_item_ids else k  # with new items, all of them are merged below
+            for i, s in zip(self.top_items[u].tolist(), self.top_scores[u].tolist()):
+                if i not in exclude_idx and s > NEG_INF:
+                    out.append((i, s))
+                    if len(out) == want:
+                        break
             if self.new_item_ids:  # merge the new items' calibrated scores into the stored ranking
                 n0 = self.model.n_items
                 fresh = self.model.score_new_items(torch.as_tensor([u]), [stored])[0].tolist()

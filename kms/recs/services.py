@@ -411,7 +411,7 @@ def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
             # The precomputed top-K answers unless events arrived after training: then the
             # user's fresh history is scored live (one small matmul).
             fresh = u < 0 or len(history) > len(index.model.history[u])
-            recs = index.recommend(uid, want, exclude=exclude, history=history if fresh else None)
+            recs = index.recommend(uid, want, exclude=exclude, history=history if fresh else None, row=u)
     items = attach_products(recs, category, snapshot)[:k]
     return {"user": external_id, "source": source, "model_version": index_cache.version_id, "items": items}
 

@@ -171,3 +171,21 @@ def test_model_activation_elsewhere_reaches_the_next_request(served, read_client
         time.sleep(0.1)
     assert body["model_version"] == newer.pk
     assert _warm(lambda: read_client.get(url))[1] == []
+
+
+@pytest.mark.django_db
+def test_redis_down_serves_from_the_database(served, read_client, write_client, settings):
+    """A serving cache that cannot be reached costs freshness nothing: the history is read from
+    the database, and a posted event still counts on the next request."""
+    _, events, _ = served
+    user = events[0]["user"]
+    url = f"/api/v1/users/{user}/recommendations?k=10"
+    settings.KMS_SERVING_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    try:
+        body, queries = _queries(lambda: read_client.get(url))
+        assert body["source"] == "model" and any("events_interaction" in q for q in queries)
+        top = body["items"][0]["product"]
+        write_client.post("/api/v1/events", {"user": user, "product": top, "type": "purchase"}, format="json")
+        assert top not in [i["product"] for i in _queries(lambda: read_client.get(url))[0]["items"]]
+    finally:
+        serving_cache._down_until = 0.0
