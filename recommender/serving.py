@@ -31,7 +31,8 @@ Ranked = list[tuple[str, float]]
 _EMBEDDING_PREFERENCE = ("kgcn", "lightgcn", "bprmf")
 NEG_INF = float("-inf")
 SERVING_DIR = "serving"  # inside a model's directory
-SERVING_FORMAT = 1
+SERVING_FORMAT = 2
+SIMILAR_K = 100  # precomputed neighbours per item (a request for more is scored live)
 
 
 class UserIndex:
@@ -70,6 +71,8 @@ class RecommendationIndex:
         self.user_index = user_index if user_index is not None else UserIndex.build(list(model.user_ids))
         self.top_items, self.top_scores = top_items, top_scores
         self.item_vectors = item_vectors
+        # (n_items, SIMILAR_K) nearest items by the item vectors, best first; None: scored live
+        self.similar_items = self.similar_scores = None
         self.trained_popularity = popularity
         self._set_items()
 
@@ -116,7 +119,10 @@ class RecommendationIndex:
                 top_items[users], top_scores[users] = i.to(torch.int32), v.float()
         flat = np.fromiter((i for h in model.history for i in h), dtype=np.int64)
         popularity = torch.as_tensor(np.bincount(flat, minlength=n_items), dtype=torch.float32)
-        return cls(model, top_items, top_scores, _item_vectors(model), popularity)
+        index = cls(model, top_items, top_scores, _item_vectors(model), popularity)
+        if index.item_vectors is not None:
+            index.similar_items, index.similar_scores = _similar_lists(index.item_vectors, SIMILAR_K, batch_size)
+        return index
 
     # -- the shared on-disk copy --------------------------------------------------------
     def save_serving(self, model_dir: str | Path) -> Path:
@@ -133,6 +139,9 @@ class RecommendationIndex:
                   "popularity": self.trained_popularity.numpy().astype(np.float32)}
         if self.item_vectors is not None:
             arrays["item_vectors"] = self.item_vectors.detach().numpy().astype(np.float32)
+        if self.similar_items is not None:
+            arrays["similar_items"] = np.asarray(self.similar_items, dtype=np.int32)
+            arrays["similar_scores"] = np.asarray(self.similar_scores, dtype=np.float32)
         for name, array in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(array))
         (tmp / "meta.json").write_text(json.dumps(serving_stamp(model_dir, len(self.model.user_ids), self.model.n_items)))
@@ -168,8 +177,11 @@ class RecommendationIndex:
             with warnings.catch_warnings():  # read-only pages: the index only ever reads them
                 warnings.simplefilter("ignore", UserWarning)
                 vectors = torch.from_numpy(mapped("item_vectors"))
-        return cls(model, mapped("top_items"), mapped("top_scores"), vectors,
-                   torch.from_numpy(np.array(mapped("popularity"))), UserIndex(mapped("user_keys"), mapped("user_rows")))
+        index = cls(model, mapped("top_items"), mapped("top_scores"), vectors,
+                    torch.from_numpy(np.array(mapped("popularity"))), UserIndex(mapped("user_keys"), mapped("user_rows")))
+        if (directory / "similar_items.npy").exists():
+            index.similar_items, index.similar_scores = mapped("similar_items"), mapped("similar_scores")
+        return index
 
     # -- requests ----------------------------------------------------------------------
     def recommend(self, user_id: str | None, k: int = 10, exclude: Iterable[str] = (),
@@ -207,6 +219,10 @@ class RecommendationIndex:
         if i >= self.model.n_items:  # a new item: the trained items sharing most of its entities
             near = self.model.new_item_neighbours(i - self.model.n_items, k + len(banned))
             return [(self.item_ids[j], s) for j, s in near if j not in banned][:k]
+        if self.similar_items is not None and k + len(banned) <= self.similar_items.shape[1] + 1:
+            near = [(j, s) for j, s in zip(self.similar_items[i].tolist(), self.similar_scores[i].tolist())
+                    if j not in banned and s > NEG_INF]
+            return [(self.item_ids[j], s) for j, s in near[:k]]
         if self.item_vectors is not None:
             scores = self.item_vectors @ self.item_vectors[i]
         else:
@@ -261,3 +277,19 @@ def serving_files_current(model_dir: str | Path) -> bool:
     except (OSError, ValueError):
         return False
     return meta == serving_stamp(model_dir, len(model_meta["user_ids"]), len(model_meta["item_ids"]))
+
+
+def _similar_lists(vectors: torch.Tensor, k: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's ``k`` nearest other items by dot product of the (normalised) vectors."""
+    n = len(vectors)
+    k = min(k, max(n - 1, 0))
+    items = np.zeros((n, k), dtype=np.int32)
+    scores = np.zeros((n, k), dtype=np.float32)
+    with torch.no_grad():
+        for s in range(0, n, batch):
+            block = vectors[s:s + batch] @ vectors.T
+            rows = torch.arange(len(block))
+            block[rows, rows + s] = NEG_INF  # never the item itself
+            v, i = block.topk(k, dim=1)
+            items[s:s + len(block)], scores[s:s + len(block)] = i.numpy(), v.numpy()
+    return items, scores

@@ -38,6 +38,14 @@ def test_loaded_index_maps_files_and_answers_like_the_in_memory_one(saved):
         assert served.user_index.get(uid) == in_memory.user_index.get(uid)
     assert [i for i, _ in served.similar(model.item_ids[0], k=5)] == [i for i, _ in in_memory.similar(model.item_ids[0], k=5)]
     assert served.popular(5) == in_memory.popular(5)
+    # the precomputed neighbour lists answer as live scoring over the item vectors does
+    assert served.similar_items is not None and isinstance(served.similar_items, np.memmap)
+    live = RecommendationIndex.from_model(model)
+    live.similar_items = live.similar_scores = None
+    for item in model.item_ids[:30]:
+        got, want = served.similar(item, k=10, exclude=[model.item_ids[1]]), live.similar(item, k=10, exclude=[model.item_ids[1]])
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert np.allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
 
     # a second process maps the same files instead of computing them again
     before = (path / SERVING_DIR / "top_items.npy").stat().st_mtime_ns
