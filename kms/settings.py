@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "kms.recs",
     "kms.api",
     "kms.curation",
+    "kms.experiments",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +110,8 @@ CELERY_BEAT_SCHEDULE = {
     "flush-graph-outbox": {"task": "kms.knowledge.tasks.flush_graph_outbox", "schedule": 30.0},
     "dispatch-pending-jobs": {"task": "kms.knowledge.tasks.dispatch_pending_jobs", "schedule": 30.0},
     "deliver-graph-outbox": {"task": "kms.curation.tasks.deliver_graph_outbox", "schedule": 15.0},
+    # clicks/carts/purchases whose list was not yet in the database when they arrived (kms/experiments)
+    "attribute-feedback": {"task": "kms.experiments.tasks.attribute_pending_feedback", "schedule": 30.0},
 }
 # Threads per worker process for torch (set after the fork; torch in a prefork parent hangs the children).
 KMS_TORCH_THREADS = max(1, int(os.environ.get("KMS_TORCH_THREADS", "1")))
@@ -131,6 +134,11 @@ KMS_NLP_DIR = DATA_DIR / "nlp"  # trained NLP artefacts (manage.py train_nlp)
 # Load shedding (kms/shedding.py): a request that waited longer than this in the server's queue
 # is answered 503 + Retry-After at once; 0 turns it off.
 KMS_QUEUE_DEADLINE_MS = float(os.environ.get("KMS_QUEUE_DEADLINE_MS", "2000"))
+# Online evaluation (kms/experiments): a click, cart or purchase without a recommendation_id is
+# credited to the same user's latest list that showed the item within this many hours; the lists
+# served are buffered per process and written in batches at least this often.
+KMS_ATTRIBUTION_WINDOW_HOURS = float(os.environ.get("KMS_ATTRIBUTION_WINDOW_HOURS", "24"))
+KMS_IMPRESSIONS_FLUSH_SECONDS = float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))
 # Threads per gunicorn worker (gunicorn.conf.py reads it from here).
 GUNICORN_THREADS = int(os.environ.get("GUNICORN_THREADS", "4"))
 

@@ -3,8 +3,12 @@
 
 def clear_process_caches() -> None:
     from kms.api.auth import clear_key_cache
+    from kms.experiments.impressions import buffer
+    from kms.experiments.serving import version_indexes
+    from kms.experiments.services import running
     from kms.recs.services import index_cache, popularity
     from kms.search import search_index
 
-    for clear in (clear_key_cache, popularity.clear, search_index.clear, index_cache.clear):
+    for clear in (clear_key_cache, popularity.clear, search_index.clear, index_cache.clear, running.clear,
+                  version_indexes.clear, buffer.clear):
         clear()

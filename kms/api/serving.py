@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 
 from kgschema import product_uid, user_uid
+from kms.experiments import impressions
+from kms.experiments.serving import choose
 from kms.recs import services as recs
 
 
@@ -23,6 +25,9 @@ def warm_up() -> None:
     try:
         recs.index_cache.get()
         search_index.get()
+        from kms.experiments.serving import warm_up as warm_up_experiments
+
+        warm_up_experiments()
     except Exception:
         logging.getLogger(__name__).exception("warm-up failed; loading lazily on first requests")
     finally:
@@ -67,9 +72,17 @@ def _explainer(index):
 
 def recommend(user: str, k: int, category: str | None, exclude_seen: bool, explain: bool) -> dict:
     """``kms.recs.services.recommend_for_user`` (precomputed top-K, cold start, fresh history scored
-    live); without an active model, the in-memory popularity ranking instead of an aggregate query."""
-    index = recs.index_cache.get()
-    result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category)
+    live); without an active model, the in-memory popularity ranking instead of an aggregate query.
+    A running experiment picks the version by the user's arm (``kms.experiments.serving.choose``);
+    the list gets a ``recommendation_id`` and positions, and its impression is buffered."""
+    choice = choose(user)
+    if choice is None:
+        index = recs.index_cache.get()
+        result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category)
+    else:
+        index = choice.index
+        result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category,
+                                         index=choice.index, version_id=choice.version_id)
     if explain:
         explainer = _explainer(index) if index is not None else None
         if explainer is None:
@@ -88,18 +101,30 @@ def recommend(user: str, k: int, category: str | None, exclude_seen: bool, expla
                                                     names, brands)
                 except Exception as exc:  # an explanation is a bonus, never a failed request
                     item["explanation"] = {"error": type(exc).__name__}
-    return result
+    return impressions.record(result, "recommendations", user, result["model_version"],
+                              choice.experiment_id if choice else None, choice.arm if choice else "")
 
 
-def similar(product: str, k: int) -> dict:
+def similar(product: str, k: int, user: str | None = None) -> dict:
     """Neighbours in the model's item embedding; a product the model has not seen (added after
-    training) gets content/knowledge-graph neighbours from the search index instead."""
-    index = recs.index_cache.get()
+    training) gets content/knowledge-graph neighbours from the search index instead. With ``user``
+    a running experiment picks the version; the list gets a ``recommendation_id``."""
+    choice = choose(user)
+    index, version_id = (choice.index, choice.version_id) if choice else (recs.index_cache.get(), None)
+    if choice is None:
+        version_id = recs.index_cache.version_id
     if index is not None and product_uid(product) in index.item_index:
-        out = recs.similar_products(product, k)
+        out = recs.similar_products(product, k, index=index, version_id=version_id)
         out["source"] = "model"
-        return out
-    from kms.search.services import similar_by_content
+    else:
+        from kms.search.services import similar_by_content
 
-    return {"product": product, "model_version": recs.index_cache.version_id, "source": "content",
-            "items": similar_by_content(product, k)}
+        out = {"product": product, "model_version": version_id, "source": "content",
+               "items": similar_by_content(product, k)}
+    return impressions.record(out, "similar", user, out["model_version"],
+                              choice.experiment_id if choice else None, choice.arm if choice else "")
+
+
+def search_list(result: dict, user: str | None) -> dict:
+    """Search results get a ``recommendation_id`` and positions like the recommendation lists."""
+    return impressions.record(result, "search", user, None)

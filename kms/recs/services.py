@@ -340,10 +340,12 @@ def popular_products(k: int, category: str | None = None, exclude: set[str] | No
 
 
 def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
-                       category: str | None = None) -> dict:
+                       category: str | None = None, index=None, version_id: int | None = None) -> dict:
+    """``index``/``version_id``: another loaded version than the active one (an experiment arm)."""
     history = user_history(external_id)
     exclude = set(history) if exclude_seen else set()
-    index = index_cache.get()
+    if index is None:
+        index, version_id = index_cache.get(), index_cache.version_id
     uid = user_uid(external_id)
     want = k if not category else k * 20  # filtered afterwards
     if index is None:
@@ -359,7 +361,7 @@ def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
             fresh = u < 0 or len(history) > len(index.model.history[u])
             recs = index.recommend(uid, want, exclude=exclude, history=history if fresh else None)
     items = attach_products(recs, category)[:k]
-    return {"user": external_id, "source": source, "model_version": index_cache.version_id, "items": items}
+    return {"user": external_id, "source": source, "model_version": version_id, "items": items}
 
 
 class _ProductRows:
@@ -416,11 +418,12 @@ def attach_products(recs: list[tuple[str, float]], category: str | None = None) 
     return out
 
 
-def similar_products(external_id: str, k: int = 20) -> dict:
-    index = index_cache.get()
+def similar_products(external_id: str, k: int = 20, index=None, version_id: int | None = None) -> dict:
+    if index is None:
+        index, version_id = index_cache.get(), index_cache.version_id
     uid = product_uid(external_id)
     recs = index.similar(uid, k) if index is not None and uid in index.item_index else []
-    return {"product": external_id, "model_version": index_cache.version_id, "items": attach_products(recs)}
+    return {"product": external_id, "model_version": version_id, "items": attach_products(recs)}
 
 
 def forget_user(external_id: str) -> dict:
