@@ -24,7 +24,7 @@ EVENT_TYPES = {t.value for t in Interaction.Type}
 ID_MAX = 128  # user and product ids (ShopUser.external_id, Product.external_id)
 EVENT_ID_MAX = Interaction._meta.get_field("event_id").max_length  # 64: longer ids are refused, never cut
 # Sent inside the transaction that stored new events, with ``events``: a list of (interaction id,
-# type, value, recommendation_id or None); kms.experiments attributes clicks/carts/purchases from it.
+# type, value, recommendation_id or None, timestamp); kms.experiments attributes clicks/carts/purchases from it.
 events_stored = Signal()
 
 
@@ -144,7 +144,8 @@ def record_events(records: Iterable) -> EventsResult:
                       .values_list("event_id", "id")) if new else {}
         if stored:
             events_stored.send(sender=Interaction, events=[
-                (stored[i.event_id], i.type, i.value, rec_ids[i.event_id]) for i in new if i.event_id in stored])
+                (stored[i.event_id], i.type, i.value, rec_ids[i.event_id], i.timestamp) for i in new
+                if i.event_id in stored])
     result.created = len(new)
     result.interaction_ids = sorted(stored.values())
     return result

@@ -32,12 +32,14 @@ def window() -> timedelta:
     return timedelta(hours=settings.KMS_ATTRIBUTION_WINDOW_HOURS)
 
 
-def add_feedback(rows: list[tuple[int, str, float, str]]) -> int:
-    """Pending attributions for newly stored events: (interaction id, type, value, recommendation_id).
-    Called in the transaction that stored the events; returns how many were feedback types."""
+def add_feedback(rows: list[tuple]) -> int:
+    """Pending attributions for newly stored events: (interaction id, type, value, recommendation_id,
+    timestamp). Called in the transaction that stored the events; returns how many were kept.
+    Historical events (an import: older than the window, no id) cannot follow a list served now and are skipped."""
     now = timezone.now()
+    oldest = now - window()
     new = [Attribution(interaction_id=i, type=t, value=v, recommendation_id=rid or "", received_at=now)
-           for i, t, v, rid in rows if t in FEEDBACK_TYPES]
+           for i, t, v, rid, ts in rows if t in FEEDBACK_TYPES and (rid or ts >= oldest)]
     Attribution.objects.bulk_create(new, batch_size=BATCH, ignore_conflicts=True)
     return len(new)
 

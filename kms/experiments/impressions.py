@@ -14,6 +14,7 @@ import atexit
 import logging
 import secrets
 import threading
+import time
 from datetime import datetime
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from django.utils import timezone
 log = logging.getLogger(__name__)
 
 FLUSH_SIZE = 500
+IDLE_SECONDS = 120.0  # the flusher thread ends after this long without lists or feedback
 MAX_BUFFERED = 100_000  # beyond this (the database down for a long time) new lists are counted, not kept
 
 
@@ -32,6 +34,7 @@ class ImpressionBuffer:
         self.dropped = 0
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
+        self.active = 0.0
         self.flush_lock = threading.Lock()
 
     def add(self, row: tuple) -> None:
@@ -41,24 +44,43 @@ class ImpressionBuffer:
                 return
             self.rows.append(row)
             n = len(self.rows)
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="impressions-flush", daemon=True)
-                self.thread.start()
+        self.touch()
         if n >= FLUSH_SIZE:
             self.wake.set()
+
+    def touch(self) -> None:
+        """Note activity and make sure the flusher runs (it stops after IDLE_SECONDS of nothing)."""
+        self.active = time.monotonic()
+        if self.thread is None or not self.thread.is_alive():
+            with self.lock:
+                if self.thread is None or not self.thread.is_alive():
+                    self.thread = threading.Thread(target=self._run, name="impressions-flush", daemon=True)
+                    self.thread.start()
 
     def _run(self) -> None:
         from django.db import connection
 
+        from .attribution import settle_seconds
+
         while True:
             self.wake.wait(settings.KMS_IMPRESSIONS_FLUSH_SECONDS)
             self.wake.clear()
+            if self.thread is not threading.current_thread():
+                return  # retired by clear()
+            idle = time.monotonic() - self.active
             try:
-                self.flush()
+                # after the last list or feedback, keep settling pending attributions a while
+                if self.rows or idle < 2 * settle_seconds():
+                    self.flush()
             except Exception:  # the rows are back in the buffer; try again next interval
                 log.exception("could not write impressions; retrying")
             finally:
                 connection.close()
+            if not self.rows and idle > IDLE_SECONDS:
+                with self.lock:
+                    if not self.rows:
+                        self.thread = None
+                        return
 
     def flush(self) -> int:
         """Write what is buffered (one bulk insert), then attribute feedback waiting for it."""
@@ -85,8 +107,11 @@ class ImpressionBuffer:
         return len(rows)
 
     def clear(self) -> None:
+        """Forget the buffered rows and retire the flusher thread (tests; a new one starts on demand)."""
         with self.lock:
-            self.rows, self.dropped = [], 0
+            self.rows, self.dropped, self.active = [], 0, 0.0
+            self.thread = None
+        self.wake.set()
 
 
 buffer = ImpressionBuffer()

@@ -5,11 +5,13 @@ The REST API (``kms.experiments.api``), ``manage.py experiment`` and the portal 
 """
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,6 +37,7 @@ class ExperimentError(Exception):
 
 def _audit(user, action: str, experiment: Experiment, summary: str, before: dict, after: dict, reason: str = "",
            via: str = "") -> AuditEntry:
+    before, after = (json.loads(json.dumps(d, cls=DjangoJSONEncoder)) for d in (before, after))  # datetimes
     return AuditEntry.objects.create(
         user=user if user is not None and getattr(user, "is_authenticated", False) else None, action=action,
         summary=f"{summary}{f' (via {via})' if via else ''}"[:300], before=before, after=after, reason=reason or "",
