@@ -66,6 +66,9 @@ ETA = 1.0
 REL_TARGET, REL_NOISE = 0.9, 0.02
 P_CART, P_CART_NOISE, P_BUY = 0.5, 0.1, 0.5
 P_REFRESH, P_WITH_ID = 0.2, 0.5
+LATENCY_HOW = ("sequential single client, GET /users/{id}/recommendations?k=10 of random simulated users, gunicorn "
+               "2 workers each; before (--baseline-checkout) and after served side by side on the same data and "
+               "measured in alternating rounds; not bench/api_load.py")
 DEFAULT_PARAMS = {"components": ["popularity", "itemcf_recent", "usercf", "ease"],
                   "fusion": ["itemcf_recent", "usercf", "ease"], "cold_blend": None, "threads": 1}
 POPULARITY = {"components": ["popularity"], "fusion": ["popularity"], "cold_blend": None, "threads": 1}
@@ -115,19 +118,39 @@ def stop_server(server: subprocess.Popen) -> None:
         server.kill()
 
 
-def latency_loop(client: Client, users: list[str], n: int, seed: int) -> dict:
-    rng = random.Random(seed)
-    for u in users[:20]:  # warm both workers
-        client.call("GET", f"/api/v1/users/{u}/recommendations?k={K}")
+def _summary(times: list[float]) -> dict:
+    a = np.array(times)
+    return {"requests": len(a), "p50_ms": round(float(np.percentile(a, 50)), 2),
+            "p99_ms": round(float(np.percentile(a, 99)), 2), "mean_ms": round(float(a.mean()), 2)}
+
+
+def _timed(client: Client, users: list[str], n: int, rng: random.Random) -> list[float]:
     times = []
     for _ in range(n):
         u = rng.choice(users)
         t = time.perf_counter()
         client.call("GET", f"/api/v1/users/{u}/recommendations?k={K}")
         times.append((time.perf_counter() - t) * 1000)
-    a = np.array(times)
-    return {"requests": n, "p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
-            "mean_ms": round(float(a.mean()), 2)}
+    return times
+
+
+def latency_loop(client: Client, users: list[str], n: int, seed: int) -> dict:
+    for u in users[:20]:  # warm both workers
+        client.call("GET", f"/api/v1/users/{u}/recommendations?k={K}")
+    return _summary(_timed(client, users, n, random.Random(seed)))
+
+
+def latency_compare(clients: dict[str, Client], users: list[str], n: int, rounds: int, seed: int) -> dict:
+    """Servers running side by side, measured in alternating rounds (the machine's load varies
+    minute to minute; alternation gives both the same share of it)."""
+    for client in clients.values():
+        for u in users[:40]:
+            client.call("GET", f"/api/v1/users/{u}/recommendations?k={K}")
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    for r in range(rounds):
+        for name in (list(clients) if r % 2 == 0 else list(clients)[::-1]):
+            times[name] += _timed(clients[name], users, n // rounds, random.Random(f"{seed}:{r}"))
+    return {name: _summary(t) | {"rounds": rounds} for name, t in times.items()}
 
 
 def simulate_user(client: Client, user: str, target: str, seed: int) -> dict:
@@ -203,7 +226,9 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=0, help="simulated users (0: every user with a held-out target)")
     ap.add_argument("--aa-runs", type=int, default=100)
     ap.add_argument("--clients", type=int, default=4)
-    ap.add_argument("--latency-requests", type=int, default=300)
+    ap.add_argument("--latency-requests", type=int, default=2000)
+    ap.add_argument("--latency-rounds", type=int, default=10)
+    ap.add_argument("--latency-only", action="store_true", help="with --keep --reuse: only the latency comparison")
     ap.add_argument("--baseline-checkout", default=None, help="a checkout to serve the 'before' latency loop")
     ap.add_argument("--port", type=int, default=8200)
     ap.add_argument("--seed", type=int, default=0)
@@ -267,17 +292,21 @@ def main() -> None:
                               "load_before": os.getloadavg()}}
     client = Client(f"http://127.0.0.1:{args.port}", secret)
     latency = {}
-    if args.baseline_checkout:
-        server = start_server(Path(args.baseline_checkout), shop.env, args.port, tmp / "gunicorn-before.log")
-        try:
-            latency["before"] = latency_loop(client, users, args.latency_requests, args.seed)
-        finally:
-            stop_server(server)
-        log(f"latency before: {latency['before']}")
     server = start_server(ROOT, shop.env, args.port, tmp / "gunicorn.log")
     try:
-        latency["after_no_experiment"] = latency_loop(client, users, args.latency_requests, args.seed)
-        log(f"latency after (impressions recorded): {latency['after_no_experiment']}")
+        if args.baseline_checkout:  # before (that checkout) and after (this one), side by side, alternating
+            before = start_server(Path(args.baseline_checkout), shop.env, args.port + 1, tmp / "gunicorn-before.log")
+            try:
+                latency.update(latency_compare({"before": Client(f"http://127.0.0.1:{args.port + 1}", secret),
+                                                "after_no_experiment": client}, users, args.latency_requests,
+                                               args.latency_rounds, args.seed))
+            finally:
+                stop_server(before)
+            log(f"latency before / after (impressions recorded): {latency}")
+        if not latency:
+            latency["after_no_experiment"] = latency_loop(client, users, args.latency_requests, args.seed)
+        if args.latency_only:
+            return _latency_only(args, result, latency, tmp)
         control = model if model["state"] == "active" else pop
         variant = pop if control is model else model
         exp = client.call("POST", "/api/v1/experiments", {
@@ -347,16 +376,28 @@ def main() -> None:
     result["aa"] = aa_tests(control_lists, args.aa_runs, 0.05, exp["tau"])
     result["aa"]["source"] = ("lists served by the real server (the trained model's arm), users re-split by "
                               "sha256(seed, user), clicks redrawn per seed; same sequential_test as the server")
-    result["latency"] = latency | {"how": "sequential single client, GET /users/{id}/recommendations?k=10, "
-                                          "gunicorn 2 workers; not bench/api_load.py"}
+    result["latency"] = latency | {"how": LATENCY_HOW}
     if "before" in latency:
         result["latency"]["p99_change"] = round(latency["after_no_experiment"]["p99_ms"] / latency["before"]["p99_ms"] - 1, 4)
+        result["latency"]["p50_change"] = round(latency["after_no_experiment"]["p50_ms"] / latency["before"]["p50_ms"] - 1, 4)
     result["_meta"]["load_after"] = os.getloadavg()
     result["_meta"]["wall_seconds"] = round(time.time() - started)
     result["_meta"]["stages"] = shop.stages
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "_meta"}, indent=1))
     log(f"wrote {args.out}")
+
+
+def _latency_only(args, result: dict, latency: dict, tmp: Path) -> None:
+    out = Path(args.out)
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    kept["latency"] = latency | {"how": LATENCY_HOW, "rerun": result["_meta"]["date"] + " --latency-only"}
+    if "before" in latency:
+        kept["latency"]["p99_change"] = round(latency["after_no_experiment"]["p99_ms"] / latency["before"]["p99_ms"] - 1, 4)
+        kept["latency"]["p50_change"] = round(latency["after_no_experiment"]["p50_ms"] / latency["before"]["p50_ms"] - 1, 4)
+    kept.setdefault("_meta", {})["latency_load"] = [result["_meta"]["load_before"], os.getloadavg()]
+    out.write_text(json.dumps(kept, indent=1) + "\n")
+    print(json.dumps(kept["latency"], indent=1))
 
 
 if __name__ == "__main__":
