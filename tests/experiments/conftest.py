@@ -22,11 +22,12 @@ def two_versions(kms_graph, models_dir, scientific_slice):
     slice's products and events in the database and the graph store."""
     from kms.catalogue.services import upsert_products
     from kms.events.services import record_events
+    from kms.events.tasks import deliver_to_graph
     from kms.recs.services import activate, train_model
 
     products, events = scientific_slice(80)
     upsert_products(products)
-    record_events(events)
+    deliver_to_graph(record_events(events).interaction_ids)
     control = train_model(POPULARITY, activate=False)
     variant = train_model(ITEMCF, activate=False)
     assert control.state == variant.state == "ready", (control.message, variant.message)
