@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "kms.recs",
     "kms.api",
     "kms.curation",
+    "kms.experiments",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +80,9 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # take the write lock when a transaction begins: two writers (a web request, the impression
+    # flusher) then wait for each other instead of failing a read-to-write upgrade with "database is locked"
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -109,6 +113,8 @@ CELERY_BEAT_SCHEDULE = {
     "flush-graph-outbox": {"task": "kms.knowledge.tasks.flush_graph_outbox", "schedule": 30.0},
     "dispatch-pending-jobs": {"task": "kms.knowledge.tasks.dispatch_pending_jobs", "schedule": 30.0},
     "deliver-graph-outbox": {"task": "kms.curation.tasks.deliver_graph_outbox", "schedule": 15.0},
+    # clicks/carts/purchases whose list was not yet in the database when they arrived (kms/experiments)
+    "attribute-feedback": {"task": "kms.experiments.tasks.attribute_pending_feedback", "schedule": 30.0},
 }
 # Threads per worker process for torch (set after the fork; torch in a prefork parent hangs the children).
 KMS_TORCH_THREADS = max(1, int(os.environ.get("KMS_TORCH_THREADS", "1")))
@@ -136,6 +142,11 @@ KMS_QUEUE_DEADLINE_MS = float(os.environ.get("KMS_QUEUE_DEADLINE_MS", "2000"))
 # from the database on every request, which is right across processes without a shared store).
 KMS_SERVING_REDIS_URL = os.environ.get(
     "KMS_SERVING_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+# Online evaluation (kms/experiments): a click, cart or purchase without a recommendation_id is
+# credited to the same user's latest list that showed the item within this many hours; the lists
+# served are buffered per process and written in batches at least this often.
+KMS_ATTRIBUTION_WINDOW_HOURS = float(os.environ.get("KMS_ATTRIBUTION_WINDOW_HOURS", "24"))
+KMS_IMPRESSIONS_FLUSH_SECONDS = float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))
 # Threads per gunicorn worker (gunicorn.conf.py reads it from here).
 GUNICORN_THREADS = int(os.environ.get("GUNICORN_THREADS", "4"))
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
+    path("portal/experiments/", include("kms.experiments.urls")),
     path("portal/", include("kms.curation.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -81,6 +81,11 @@ class EventWrite(serializers.Serializer):
     value = serializers.FloatField(required=False)
     timestamp = serializers.DateTimeField(required=False)
     event_id = serializers.CharField(max_length=EVENT_ID_MAX, required=False)
+    recommendation_id = serializers.CharField(
+        max_length=EVENT_ID_MAX, required=False,
+        help_text="the recommendation_id of the list the product was clicked in (clicks, carts and purchases "
+                  "are credited to that list, its model version and the item's position; without it: the "
+                  "user's latest list showing the product within KMS_ATTRIBUTION_WINDOW_HOURS)")
 
 
 class EventErrors(serializers.Serializer):
@@ -109,6 +114,12 @@ class SimilarQuery(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=20)
 
 
+class SimilarForUserQuery(SimilarQuery):
+    user = serializers.CharField(required=False, max_length=128, allow_blank=True,
+                                 help_text="who is looking (optional): experiments assign the model version by it, "
+                                           "and the list is attributed to this user's events")
+
+
 class PopularQuery(SimilarQuery):
     category = serializers.CharField(required=False, max_length=200, allow_blank=True)
 
@@ -118,13 +129,21 @@ class RecommendedItem(serializers.Serializer):
     title = serializers.CharField()
     brand = serializers.CharField()
     score = serializers.FloatField()
+    position = serializers.IntegerField(required=False, help_text="1-based rank in this list")
     explanation = serializers.JSONField(required=False)
+
+
+class ExperimentArmRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    arm = serializers.CharField()
 
 
 class RecommendationResponse(serializers.Serializer):
     user = serializers.CharField()
     source = serializers.CharField(help_text="model, cold-start (unknown user) or popular (no model yet)")
     model_version = serializers.IntegerField(allow_null=True)
+    recommendation_id = serializers.CharField(help_text="this list's id: send it with the events it leads to")
+    experiment = ExperimentArmRef(required=False, help_text="the experiment and arm that chose the version, if any")
     items = RecommendedItem(many=True)
     explanations = serializers.CharField(required=False, help_text="why explanations are missing, if asked for")
 
@@ -133,6 +152,8 @@ class SimilarResponse(serializers.Serializer):
     product = serializers.CharField()
     model_version = serializers.IntegerField(allow_null=True)
     source = serializers.CharField(help_text="model (item embedding) or content (cold start: text + graph)")
+    recommendation_id = serializers.CharField(help_text="this list's id: send it with the events it leads to")
+    experiment = ExperimentArmRef(required=False, help_text="the experiment and arm that chose the version, if any")
     items = RecommendedItem(many=True)
 
 
@@ -180,6 +201,7 @@ class SearchItem(serializers.Serializer):
     relevance = serializers.FloatField()
     personal = serializers.FloatField()
     matched = serializers.ListField(child=serializers.CharField())
+    position = serializers.IntegerField(required=False, help_text="1-based rank in this list")
 
 
 class SearchIndexInfo(serializers.Serializer):
@@ -194,6 +216,7 @@ class SearchResponse(serializers.Serializer):
     user = SearchUserSerializer(allow_null=True)
     index = SearchIndexInfo()
     total_candidates = serializers.IntegerField()
+    recommendation_id = serializers.CharField(help_text="this list's id: send it with the events it leads to")
     items = SearchItem(many=True)
 
 

@@ -13,6 +13,8 @@ import gc
 import threading
 
 from kgschema import product_uid, user_uid
+from kms.experiments import impressions
+from kms.experiments.serving import choose
 from kms.recs import services as recs
 from kms.recs.serving_cache import serving_cache
 
@@ -35,6 +37,9 @@ def warm_up() -> None:
         recs.index_cache.get(snapshot)
         recs.product_rows.preload(snapshot)
         search_index.get()
+        from kms.experiments.serving import warm_up as warm_up_experiments
+
+        warm_up_experiments()
     except Exception:
         logging.getLogger(__name__).exception("warm-up failed; loading lazily on first requests")
     finally:
@@ -83,10 +88,18 @@ def _explainer(index):
 
 def recommend(user: str, k: int, category: str | None, exclude_seen: bool, explain: bool) -> dict:
     """``kms.recs.services.recommend_for_user`` (precomputed top-K, cold start, fresh history scored
-    live); without an active model, the in-memory popularity ranking instead of an aggregate query."""
+    live); without an active model, the in-memory popularity ranking instead of an aggregate query.
+    A running experiment picks the version by the user's arm (``kms.experiments.serving.choose``);
+    the list gets a ``recommendation_id`` and positions, and its impression is buffered."""
     snapshot = serving_cache.read(user)
-    index = recs.index_cache.get(snapshot)
-    result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category, snapshot=snapshot)
+    choice = choose(user)
+    if choice is None:
+        index = recs.index_cache.get(snapshot)
+        result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category, snapshot=snapshot)
+    else:
+        index = choice.index
+        result = recs.recommend_for_user(user, k=k, exclude_seen=exclude_seen, category=category, snapshot=snapshot,
+                                         index=choice.index, version_id=choice.version_id)
     if explain:
         explainer = _explainer(index) if index is not None else None
         if explainer is None:
@@ -105,22 +118,35 @@ def recommend(user: str, k: int, category: str | None, exclude_seen: bool, expla
                                                     names, brands)
                 except Exception as exc:  # an explanation is a bonus, never a failed request
                     item["explanation"] = {"error": type(exc).__name__}
-    return result
+    return impressions.record(result, "recommendations", user, result["model_version"],
+                              choice.experiment_id if choice else None, choice.arm if choice else "")
 
 
-def similar(product: str, k: int) -> dict:
+def similar(product: str, k: int, user: str | None = None) -> dict:
     """Neighbours in the model's item embedding; a product the model has not seen (added after
     training) gets content/knowledge-graph neighbours from the search index instead. Raises
-    UnknownProduct for a product the catalogue does not have (checked in the product-row cache)."""
+    UnknownProduct for a product the catalogue does not have (checked in the product-row cache).
+    With ``user`` a running experiment picks the version; the list gets a ``recommendation_id``."""
     snapshot = serving_cache.read()
     if not recs.product_rows.get_many([product], snapshot):
         raise UnknownProduct(product)
-    index = recs.index_cache.get(snapshot)
+    choice = choose(user)
+    if choice is not None:
+        index, version_id = choice.index, choice.version_id
+    else:
+        index, version_id = recs.index_cache.get(snapshot), recs.index_cache.version_id
     if index is not None and product_uid(product) in index.item_index:
-        out = recs.similar_products(product, k, snapshot)
+        out = recs.similar_products(product, k, snapshot, index=index, version_id=version_id)
         out["source"] = "model"
-        return out
-    from kms.search.services import similar_by_content
+    else:
+        from kms.search.services import similar_by_content
 
-    return {"product": product, "model_version": recs.index_cache.version_id, "source": "content",
-            "items": similar_by_content(product, k)}
+        out = {"product": product, "model_version": version_id, "source": "content",
+               "items": similar_by_content(product, k)}
+    return impressions.record(out, "similar", user, out["model_version"],
+                              choice.experiment_id if choice else None, choice.arm if choice else "")
+
+
+def search_list(result: dict, user: str | None) -> dict:
+    """Search results get a ``recommendation_id`` and positions like the recommendation lists."""
+    return impressions.record(result, "search", user, None)

@@ -1,5 +1,7 @@
 from django.urls import path, re_path
 
+from kms.experiments import api as experiments
+
 from . import views
 
 urlpatterns = [
@@ -22,6 +24,14 @@ urlpatterns = [
     path("jobs/ingest/<int:job_id>", views.IngestionJobDetail.as_view(), name="jobs-ingest-detail"),
     path("jobs/train", views.TrainingJobs.as_view(), name="jobs-train"),
     path("jobs/train/<int:version_id>", views.TrainingJobDetail.as_view(), name="jobs-train-detail"),
+    path("experiments", experiments.ExperimentList.as_view(), name="experiments"),
+    path("experiments/<int:experiment_id>", experiments.ExperimentDetail.as_view(), name="experiment-detail"),
+    path("experiments/<int:experiment_id>/results", experiments.ExperimentResultsView.as_view(),
+         name="experiment-results"),
+    path("experiments/<int:experiment_id>/stop", experiments.StopExperiment.as_view(), name="experiment-stop"),
+    path("experiments/<int:experiment_id>/promote", experiments.PromoteExperiment.as_view(), name="experiment-promote"),
+    path("experiments/<int:experiment_id>/rollback", experiments.RollbackExperiment.as_view(),
+         name="experiment-rollback"),
     # [\s\S], not ".": a path with a newline in it must get the JSON 404 too, not Django's HTML page.
     re_path(r"^[\s\S]*$", views.UnknownEndpoint.as_view(), name="unknown-endpoint"),
 ]

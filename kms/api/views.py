@@ -217,11 +217,11 @@ class ProductDetail(ApiView):
 
 
 class SimilarProducts(ApiView):
-    @extend_schema(parameters=[api.SimilarQuery], responses=api.SimilarResponse)
+    @extend_schema(parameters=[api.SimilarForUserQuery], responses=api.SimilarResponse)
     def get(self, request, product_id: str):
-        q = _query(api.SimilarQuery, request)
+        q = _query(api.SimilarForUserQuery, request)
         try:
-            return Response(serving.similar(product_id, q["k"]))
+            return Response(serving.similar(product_id, q["k"], q.get("user") or None))
         except serving.UnknownProduct:
             raise NotFound("product_id", product_id)
 
@@ -343,7 +343,8 @@ class Search(ApiView):
         q = _query(api.SearchQuery, request)
         if not q["q"]:
             raise exceptions.ValidationError({"q": ["must not be blank"]})
-        return Response(search(q["q"], user=q.get("user") or None, k=q["k"]))
+        return Response(serving.search_list(search(q["q"], user=q.get("user") or None, k=q["k"]),
+                                            q.get("user") or None))
 
 
 # --- knowledge graph ----------------------------------------------------------------------------

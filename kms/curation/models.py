@@ -41,7 +41,9 @@ class AuditEntry(models.Model):
 
     @property
     def revertible(self) -> bool:
-        return self.action != self.Action.REVERT and not hasattr(self, "reverted_by")
+        # experiment actions (kms.experiments) are undone by their own actions (stop, roll back)
+        return (self.action in self.Action.values and self.action != self.Action.REVERT
+                and not hasattr(self, "reverted_by"))
 
 
 class OutboxEntry(models.Model):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone as dt_timezone
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 EVENT_TYPES = {t.value for t in Interaction.Type}
 ID_MAX = 128  # user and product ids (ShopUser.external_id, Product.external_id)
 EVENT_ID_MAX = Interaction._meta.get_field("event_id").max_length  # 64: longer ids are refused, never cut
+# Sent inside the transaction that stored new events, with ``events``: a list of (interaction id,
+# type, value, recommendation_id or None, timestamp); kms.experiments attributes clicks/carts/purchases from it.
+events_stored = Signal()
 
 
 @dataclass
@@ -89,12 +93,17 @@ def clean_event(record) -> tuple[dict | None, dict]:
         event_id = _id(event_id, EVENT_ID_MAX)
         if event_id is None:
             errors["event_id"] = f"must be a string id, ≤{EVENT_ID_MAX} characters"
+    recommendation_id = record.get("recommendation_id")
+    if recommendation_id is not None:
+        recommendation_id = _id(recommendation_id, EVENT_ID_MAX)
+        if recommendation_id is None:
+            errors["recommendation_id"] = f"must be a string id, ≤{EVENT_ID_MAX} characters"
     if errors:
         return None, errors
     if event_id is None:
         event_id = hashlib.sha1(f"{user}|{product}|{etype}|{ts.isoformat()}".encode()).hexdigest()
     return {"event_id": event_id, "user": user, "product": product, "type": etype,
-            "value": float(value), "timestamp": ts}, {}
+            "value": float(value), "timestamp": ts, "recommendation_id": recommendation_id}, {}
 
 
 def record_events(records: Iterable) -> EventsResult:
@@ -121,22 +130,28 @@ def record_events(records: Iterable) -> EventsResult:
         user_ids = ensure_users({e["user"] for e in kept})
         existing = set(Interaction.objects.filter(event_id__in=[e["event_id"] for e in kept])
                        .values_list("event_id", flat=True))
-        new = []
+        new, rec_ids = [], {}
         for e in kept:
             if e["event_id"] in existing:
                 result.duplicates += 1
                 continue
             existing.add(e["event_id"])
+            rec_ids[e["event_id"]] = e.get("recommendation_id")
             new.append(Interaction(event_id=e["event_id"], user_id=user_ids[e["user"]],
                                    product_id=products[e["product"]], type=e["type"], value=e["value"],
                                    timestamp=e["timestamp"]))
         Interaction.objects.bulk_create(new, batch_size=2000)
+        stored = dict(Interaction.objects.filter(event_id__in=[i.event_id for i in new])
+                      .values_list("event_id", "id")) if new else {}
+        if stored:
+            events_stored.send(sender=Interaction, events=[
+                (stored[i.event_id], i.type, i.value, rec_ids[i.event_id], i.timestamp) for i in new
+                if i.event_id in stored])
     result.created = len(new)
     if new:  # the next recommendation request of these users reads their history again
         by_pk = {pk: ext for ext, pk in user_ids.items()}
         serving_cache.changed(users={by_pk[i.user_id] for i in new})
-    result.interaction_ids = list(Interaction.objects.filter(event_id__in=[i.event_id for i in new])
-                                  .values_list("id", flat=True))
+    result.interaction_ids = sorted(stored.values())
     return result
 
 

@@ -392,12 +392,15 @@ def popular_products(k: int, category: str | None = None, exclude: set[str] | No
 
 
 def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
-                       category: str | None = None, snapshot: Snapshot | None = None) -> dict:
+                       category: str | None = None, snapshot: Snapshot | None = None, index=None,
+                       version_id: int | None = None) -> dict:
     """Top-k for a user. With the serving cache's ``snapshot`` of this user (``serving_cache.read``)
-    a request nothing changed for since the model or the user's last request runs no SQL."""
+    a request nothing changed for since the model or the user's last request runs no SQL.
+    ``index``/``version_id``: another loaded version than the active one (an experiment arm)."""
     history = user_history(external_id, snapshot)
     exclude = set(history) if exclude_seen else set()
-    index = index_cache.get(snapshot)
+    if index is None:
+        index, version_id = index_cache.get(snapshot), index_cache.version_id
     uid = user_uid(external_id)
     want = k if not category else k * 20  # filtered afterwards
     if index is None:
@@ -413,7 +416,7 @@ def recommend_for_user(external_id: str, k: int = 20, exclude_seen: bool = True,
             fresh = u < 0 or len(history) > len(index.model.history[u])
             recs = index.recommend(uid, want, exclude=exclude, history=history if fresh else None, row=u)
     items = attach_products(recs, category, snapshot)[:k]
-    return {"user": external_id, "source": source, "model_version": index_cache.version_id, "items": items}
+    return {"user": external_id, "source": source, "model_version": version_id, "items": items}
 
 
 class _ProductRows:
@@ -492,12 +495,13 @@ def attach_products(recs: list[tuple[str, float]], category: str | None = None,
     return out
 
 
-def similar_products(external_id: str, k: int = 20, snapshot: Snapshot | None = None) -> dict:
-    index = index_cache.get(snapshot)
+def similar_products(external_id: str, k: int = 20, snapshot: Snapshot | None = None, index=None,
+                     version_id: int | None = None) -> dict:
+    if index is None:
+        index, version_id = index_cache.get(snapshot), index_cache.version_id
     uid = product_uid(external_id)
     recs = index.similar(uid, k) if index is not None and uid in index.item_index else []
-    return {"product": external_id, "model_version": index_cache.version_id,
-            "items": attach_products(recs, snapshot=snapshot)}
+    return {"product": external_id, "model_version": version_id, "items": attach_products(recs, snapshot=snapshot)}
 
 
 def forget_user(external_id: str) -> dict:

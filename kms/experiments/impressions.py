@@ -1,0 +1,145 @@
+"""The lists served, recorded off the request path.
+
+``record(...)`` gives a response its ``recommendation_id`` and each item its ``position`` and
+appends one compact row to this process's bounded buffer: no database write, no network call on
+the request. A daemon thread writes the buffer in one ``bulk_create`` every
+``KMS_IMPRESSIONS_FLUSH_SECONDS`` (or at once when ``FLUSH_SIZE`` rows wait), then attributes the
+feedback that was waiting for those lists. The same code runs with and without a broker (each web
+process flushes its own buffer). At exit the buffer is flushed; a killed process loses at most the
+last interval's lists (their clicks are then attributed by the window, or not at all).
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import secrets
+import threading
+import time
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+FLUSH_SIZE = 500
+IDLE_SECONDS = 120.0  # the flusher thread ends after this long without lists or feedback
+MAX_BUFFERED = 100_000  # beyond this (the database down for a long time) new lists are counted, not kept
+
+
+class ImpressionBuffer:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rows: list[tuple] = []
+        self.dropped = 0
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.active = 0.0
+        self.flush_lock = threading.Lock()
+
+    def add(self, row: tuple) -> None:
+        with self.lock:
+            if len(self.rows) >= MAX_BUFFERED:
+                self.dropped += 1
+                return
+            self.rows.append(row)
+            n = len(self.rows)
+        self.touch()
+        if n >= FLUSH_SIZE:
+            self.wake.set()
+
+    def touch(self) -> None:
+        """Note activity and make sure the flusher runs (it stops after IDLE_SECONDS of nothing)."""
+        self.active = time.monotonic()
+        if self.thread is None or not self.thread.is_alive():
+            with self.lock:
+                if self.thread is None or not self.thread.is_alive():
+                    self.thread = threading.Thread(target=self._run, name="impressions-flush", daemon=True)
+                    self.thread.start()
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        from .attribution import settle_seconds
+
+        while True:
+            self.wake.wait(settings.KMS_IMPRESSIONS_FLUSH_SECONDS)
+            self.wake.clear()
+            if self.thread is not threading.current_thread():
+                return  # retired by clear()
+            idle = time.monotonic() - self.active
+            try:
+                # after the last list or feedback, keep settling pending attributions a while
+                if self.rows or idle < 2 * settle_seconds():
+                    self.flush()
+            except Exception:  # the rows are back in the buffer; try again next interval
+                log.exception("could not write impressions; retrying")
+            finally:
+                connection.close()
+            if not self.rows and idle > IDLE_SECONDS:
+                with self.lock:
+                    if not self.rows:
+                        self.thread = None
+                        return
+
+    def flush(self) -> int:
+        """Write what is buffered (one bulk insert), then attribute feedback waiting for it."""
+        from .attribution import attribute_pending
+        from .models import Impression
+
+        with self.flush_lock:
+            with self.lock:
+                rows, self.rows = self.rows, []
+            if not rows:
+                attribute_pending()  # events waiting for the window rule settle without new lists too
+                return 0
+            try:
+                Impression.objects.bulk_create(
+                    [Impression(recommendation_id=rid, user=user, surface=surface, model_version=version,
+                                experiment_id=experiment, arm=arm, items=items, created_at=created)
+                     for rid, user, surface, version, experiment, arm, items, created in rows],
+                    batch_size=1000, ignore_conflicts=True)
+            except Exception:
+                with self.lock:
+                    self.rows[:0] = rows
+                raise
+        attribute_pending()
+        return len(rows)
+
+    def clear(self) -> None:
+        """Forget the buffered rows and retire the flusher thread (tests; a new one starts on demand)."""
+        with self.lock:
+            self.rows, self.dropped, self.active = [], 0, 0.0
+            self.thread = None
+        self.wake.set()
+
+
+buffer = ImpressionBuffer()
+atexit.register(lambda: buffer.rows and _flush_quietly())
+
+
+def _flush_quietly() -> None:
+    try:
+        buffer.flush()
+    except Exception:
+        log.exception("impressions lost at exit")
+
+
+def new_recommendation_id() -> str:
+    return secrets.token_hex(16)
+
+
+def record(response: dict, surface: str, user: str | None, model_version: int | None,
+           experiment_id: int | None = None, arm: str = "", now: datetime | None = None) -> dict:
+    """Number ``response["items"]`` (``position`` 1..n), give the response a ``recommendation_id``
+    and buffer the impression. Returns the response."""
+    items = response.get("items") or []
+    for n, item in enumerate(items, 1):
+        item["position"] = n
+    rid = new_recommendation_id()
+    response["recommendation_id"] = rid
+    if experiment_id is not None:
+        response["experiment"] = {"id": experiment_id, "arm": arm}
+    buffer.add((rid, user or "", surface, model_version, experiment_id, arm,
+                [item["product"] for item in items], now or timezone.now()))
+    return response

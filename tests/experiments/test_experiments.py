@@ -1,0 +1,202 @@
+"""A/B tests between model versions through the API, the command and the portal: stable
+assignment, recommendation ids, buffered impressions, attribution by id and by window, results,
+stop / promote / roll back (audited), and an experiment that outlives a restart."""
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from kms.experiments.assignment import arm_for
+
+ROOT = Path(__file__).resolve().parents[2]
+ARMS = (("control", 1.0), ("variant-1", 1.0))
+
+
+def test_assignment_is_the_same_in_another_process_and_follows_the_shares():
+    users = [f"user-{n}" for n in range(3000)]
+    here = [arm_for("salt-1", u, 0.5, ARMS) for u in users]
+    code = ("import json, sys; from kms.experiments.assignment import arm_for; "
+            f"print(json.dumps([arm_for('salt-1', f'user-{{n}}', 0.5, {ARMS!r}) for n in range(3000)]))")
+    # another interpreter with another hash seed: what another worker or a restarted one computes
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert json.loads(out.stdout) == here
+    inside = [a for a in here if a is not None]
+    assert abs(len(inside) / len(users) - 0.5) < 0.03  # traffic share
+    assert abs(inside.count("control") / len(inside) - 0.5) < 0.04  # equal shares
+    weighted = [arm_for("salt-2", u, 1.0, (("control", 3.0), ("variant-1", 1.0))) for u in users]
+    assert abs(weighted.count("variant-1") / len(users) - 0.25) < 0.03
+    assert [arm_for("salt-3", u, 1.0, ARMS) for u in users] != [arm_for("salt-1", u, 1.0, ARMS) for u in users]
+
+
+def _recommend(client, user, k=5, params=""):
+    r = client.get(f"/api/v1/users/{user}/recommendations?k={k}{params}")
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_experiment_through_the_api(write_client, read_client, two_versions, settings):
+    from kms.curation.models import AuditEntry
+    from kms.events.models import ShopUser
+    from kms.experiments.attribution import attribute_pending, settle_seconds
+    from kms.experiments.impressions import buffer
+    from kms.experiments.models import Attribution, Experiment, Impression
+    from kms.experiments.serving import version_indexes
+    from kms.experiments.services import running
+    from kms.recs.services import active_version
+
+    control, variant = two_versions
+    r = write_client.post("/api/v1/experiments", {"name": "pop-vs-itemcf", "variants": [{"version": variant.pk}],
+                                                  "baseline": 0.1, "relative_mde": 0.2}, format="json")
+    assert r.status_code == 201, r.content
+    exp = r.json()
+    assert exp["users_per_arm"] == 3839 and [a["version"] for a in exp["arms"]] == [control.pk, variant.pk]
+    assert write_client.post("/api/v1/experiments", {"name": "second", "variants": [{"version": variant.pk}]},
+                             format="json").status_code == 409  # one at a time
+    e = Experiment.objects.get(pk=exp["id"])
+    versions = {"control": control.pk, "variant-1": variant.pk}
+
+    users = list(ShopUser.objects.values_list("external_id", flat=True)[:40])
+    served = {}
+    with CaptureQueriesContext(connection) as queries:
+        for u in users:
+            body = _recommend(read_client, u)
+            arm = arm_for(e.salt, u, 1.0, ARMS)
+            assert body["model_version"] == versions[arm] and body["experiment"] == {"id": e.pk, "arm": arm}
+            assert len(body["recommendation_id"]) == 32
+            assert [i["position"] for i in body["items"]] == list(range(1, len(body["items"]) + 1))
+            served[u] = body
+    assert not [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    assert {b["experiment"]["arm"] for b in served.values()} == {"control", "variant-1"}
+    # lists differ between the arms' versions (popularity vs item-CF)
+    assert len({tuple(i["product"] for i in b["items"]) for b in served.values()}) > 1
+
+    # a restart: process caches gone, the experiment is a row; every user keeps the arm
+    running.clear()
+    version_indexes.clear()
+    for u in users[:10]:
+        assert _recommend(read_client, u)["model_version"] == served[u]["model_version"]
+
+    buffer.flush()
+    assert Impression.objects.filter(experiment=e).count() == len(users) + 10
+
+    # attribution: by id, by window, none
+    u1, u2, u3 = users[:3]
+    shown = served[u1]["items"][2]["product"]
+    rid = served[u1]["recommendation_id"]
+    r = write_client.post("/api/v1/events", [
+        {"user": u1, "product": shown, "type": "click", "recommendation_id": rid},
+        {"user": u2, "product": served[u2]["items"][0]["product"], "type": "cart"},
+        {"user": u3, "product": "no-such-list-shows-it", "type": "purchase", "value": 9.5},
+    ], format="json")
+    assert r.status_code == 202 and r.json()["created"] == 2, r.content  # the third names an unknown product
+    r = write_client.post("/api/v1/events", {"user": u3, "product": served[u1]["items"][0]["product"],
+                                             "type": "purchase", "value": 9.5}, format="json")
+    assert r.status_code == 202
+    by_id = Attribution.objects.get(interaction__user__external_id=u1)
+    assert (by_id.state, by_id.method, by_id.position, by_id.model_version, by_id.arm) == \
+        ("attributed", "id", 3, served[u1]["model_version"], served[u1]["experiment"]["arm"])
+    assert by_id.impression.recommendation_id == rid
+    assert Attribution.objects.filter(state="pending").count() == 2  # waiting for the other processes' lists
+    attribute_pending(now=timezone.now() + timedelta(seconds=settle_seconds() + 1))
+    window = Attribution.objects.get(interaction__user__external_id=u2)
+    latest = Impression.objects.filter(user=u2).order_by("-created_at", "-id").first()
+    assert (window.method, window.position, window.impression_id) == ("window", 1, latest.pk)
+    if served[u1]["items"][0]["product"] not in [i["product"] for i in served[u3]["items"]]:
+        assert Attribution.objects.get(interaction__user__external_id=u3).state == "unattributed"
+    bad = write_client.post("/api/v1/events", {"user": u1, "product": shown, "type": "click",
+                                               "recommendation_id": ["x"]}, format="json")
+    assert bad.status_code == 400 and "0.recommendation_id" in bad.json()["error"]["fields"]
+
+    result = read_client.get(f"/api/v1/experiments/{e.pk}/results").json()
+    arm1 = served[u1]["experiment"]["arm"]
+    assert result["arms"][arm1]["metrics"]["ctr"]["total"] == 1.0
+    assert sum(a["impressions"] for a in result["arms"].values()) == len(users) + 10
+    assert result["comparisons"]["variant-1"]["primary"] == "ctr"
+
+    # stop: everyone gets the active version, without an experiment
+    assert write_client.post(f"/api/v1/experiments/{e.pk}/stop", {"reason": "done"}, format="json").status_code == 200
+    for u in users[:10]:
+        body = _recommend(read_client, u)
+        assert body["model_version"] == control.pk and "experiment" not in body
+    assert write_client.post(f"/api/v1/experiments/{e.pk}/promote", {"arm": "variant-1"},
+                             format="json").status_code == 200
+    assert active_version().pk == variant.pk
+    assert _recommend(read_client, users[0])["model_version"] == variant.pk
+    assert write_client.post(f"/api/v1/experiments/{e.pk}/rollback", format="json").status_code == 200
+    assert active_version().pk == control.pk
+    assert write_client.post(f"/api/v1/experiments/{e.pk}/rollback", format="json").status_code == 409
+    audit = list(AuditEntry.objects.filter(entity_uids__contains=f"experiment:{e.pk}").order_by("id")
+                 .values_list("action", flat=True)) if connection.vendor == "postgresql" else list(
+        AuditEntry.objects.filter(action__startswith="experiment_").order_by("id").values_list("action", flat=True))
+    assert audit == ["experiment_start", "experiment_stop", "experiment_promote", "experiment_rollback"]
+    assert not any(a.revertible for a in AuditEntry.objects.filter(action__startswith="experiment_"))
+
+    # erasing a user erases the lists they were shown
+    assert write_client.delete(f"/api/v1/users/{u1}").status_code == 204
+    assert not Impression.objects.filter(user=u1).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_similar_and_search_lists_carry_ids(write_client, two_versions):
+    from kms.experiments.impressions import buffer
+    from kms.experiments.models import Impression
+
+    control, variant = two_versions
+    product = control.n_items and __import__("kms.catalogue.models", fromlist=["Product"]).Product.objects.first()
+    body = write_client.get(f"/api/v1/products/{product.external_id}/similar?k=4&user=someone").json()
+    assert len(body["recommendation_id"]) == 32 and [i["position"] for i in body["items"]] == list(
+        range(1, len(body["items"]) + 1))
+    found = write_client.get("/api/v1/search", {"q": product.title.split()[0], "k": 5}).json()
+    assert len(found["recommendation_id"]) == 32
+    buffer.flush()
+    assert set(Impression.objects.values_list("surface", flat=True)) == {"similar", "search"}
+    assert Impression.objects.get(surface="similar").user == "someone"
+
+
+@pytest.mark.django_db
+def test_command_and_portal(two_versions, client, django_user_model):
+    from django.contrib.auth.models import Group
+
+    from kms.curation.roles import setup_roles
+    from kms.experiments.models import Experiment
+
+    control, variant = two_versions
+    with pytest.raises(CommandError, match="not a trained model version"):
+        call_command("experiment", "start", "bad", "--variant", "999999")
+    call_command("experiment", "start", "cmd", "--variant", f"{variant.pk}:2", "--baseline", "0.1")
+    e = Experiment.objects.get(name="cmd")
+    assert list(e.arms.values_list("name", "version_id", "share")) == [("control", control.pk, 1.0),
+                                                                       ("variant-1", variant.pk, 2.0)]
+    with pytest.raises(CommandError, match="already running"):
+        call_command("experiment", "start", "again", "--variant", str(variant.pk))
+
+    setup_roles()
+    for role in ("viewer", "admin"):
+        user = django_user_model.objects.create_user(role, password="pw-12345")
+        user.groups.add(Group.objects.get(name=role))
+    client.login(username="viewer", password="pw-12345")
+    page = client.get("/portal/experiments/")
+    assert page.status_code == 200 and b"cmd" in page.content and b"Start an experiment" not in page.content
+    detail = client.get(f"/portal/experiments/{e.pk}/")
+    assert detail.status_code == 200 and b'id="arms"' in detail.content
+    assert client.post(f"/portal/experiments/{e.pk}/stop").status_code == 403
+    client.login(username="admin", password="pw-12345")
+    assert client.post(f"/portal/experiments/{e.pk}/stop", {"reason": "portal"}).status_code == 302
+    e.refresh_from_db()
+    assert e.state == "stopped"
+    r = client.post("/portal/experiments/start", {"name": "from-portal", "variant": [str(variant.pk)],
+                                                  "baseline": "0.1"})
+    assert r.status_code == 302
+    assert Experiment.objects.get(name="from-portal").state == "running"
+    call_command("experiment", "stop", str(Experiment.objects.get(name="from-portal").pk))
