@@ -89,6 +89,9 @@ class TrainConfig:
     seq_epochs: int = 200
     seq_lr: float = 1e-3
     seq_batch_size: int = 256
+    # Above this many items SASRec's training loss ranks each target among the batch's targets and
+    # this many sampled items, not all of them (an epoch's cost stays linear in the shop); 0: all.
+    seq_softmax_items: int = 8192
     deploy_history: str = "all"  # "all" | "train+valid"
     # Extra fusions over subsets of ``fusion``, reported (as "fusion[a+b]") but not served.
     fusion_ablations: tuple[tuple[str, ...], ...] = ()
@@ -137,7 +140,7 @@ def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, kno
             n_items, dim=cfg.dim, max_len=cfg.seq_len, layers=cfg.seq_layers, heads=cfg.seq_heads,
             dropout=cfg.seq_dropout, knowledge=knowledge if name == "kgsasrec" else None, name=name,
             lr=cfg.seq_lr, batch_size=cfg.seq_batch_size, epochs=cfg.seq_epochs, eval_every=cfg.eval_every,
-            patience=cfg.patience, device=cfg.device,
+            patience=cfg.patience, device=cfg.device, softmax_items=cfg.seq_softmax_items,
         )
     raise ValueError(f"unknown component {name!r}")
 
