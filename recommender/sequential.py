@@ -97,13 +97,15 @@ class SequentialRecommender(Scorer):
     def __init__(self, n_items: int, dim: int = 64, max_len: int = 50, layers: int = 2, heads: int = 2,
                  dropout: float = 0.3, knowledge: Knowledge | None = None, name: str = "sasrec",
                  lr: float = 1e-3, batch_size: int = 256, epochs: int = 200, eval_every: int = 5,
-                 patience: int = 4, id_dropout: float = 0.2, weight_decay: float = 0.0, device: str = "auto"):
+                 patience: int = 4, id_dropout: float = 0.2, weight_decay: float = 0.0, device: str = "auto",
+                 softmax_items: int = 8192):
         self.name = name
         self.n_items = n_items
         self.knowledge = knowledge if knowledge is not None and knowledge.n_entities else None
         self.arch = dict(dim=dim, max_len=max_len, layers=layers, heads=heads, dropout=dropout)
         self.hp = dict(lr=lr, batch_size=batch_size, epochs=epochs, eval_every=eval_every, patience=patience,
-                       id_dropout=id_dropout if self.knowledge else 0.0, weight_decay=weight_decay)
+                       id_dropout=id_dropout if self.knowledge else 0.0, weight_decay=weight_decay,
+                       softmax_items=softmax_items)
         self.device = pick_device(device)
         ie = None
         if self.knowledge is not None:
@@ -163,8 +165,16 @@ class SequentialRecommender(Scorer):
                 table = enc.item_table(hp["id_dropout"])
                 h = enc(x, table)
                 keep = y > 0
-                logits = h[keep] @ table[1:].T
-                loss = F.cross_entropy(logits, y[keep] - 1)
+                target = y[keep]
+                if 0 < hp.get("softmax_items", 0) < self.n_items:
+                    # Sampled softmax: each target against the batch's targets and a shared uniform
+                    # sample of items (mixed negatives), so an epoch costs interactions × this many
+                    # items instead of interactions × all items (quadratic in the shop's size).
+                    sample = torch.randint(1, self.n_items + 1, (hp["softmax_items"],), device=target.device)
+                    cand = torch.unique(torch.cat([target, sample]))
+                    loss = F.cross_entropy(h[keep] @ table[cand].T, torch.searchsorted(cand, target))
+                else:
+                    loss = F.cross_entropy(h[keep] @ table[1:].T, target - 1)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -89,6 +89,13 @@ class TrainConfig:
     seq_epochs: int = 200
     seq_lr: float = 1e-3
     seq_batch_size: int = 256
+    # Above this many items SASRec's training loss ranks each target among the batch's targets and
+    # this many sampled items, not all of them (an epoch's cost stays linear in the shop); 0: all.
+    seq_softmax_items: int = 8192
+    # The fusion weight search holds a dense (users × items) score matrix per component: it ranks
+    # at most this many validation users (a seeded sample), so its memory and time stay linear in
+    # the catalogue instead of growing with users × items; 0: every validation user.
+    fusion_users: int = 10000
     deploy_history: str = "all"  # "all" | "train+valid"
     # Extra fusions over subsets of ``fusion``, reported (as "fusion[a+b]") but not served.
     fusion_ablations: tuple[tuple[str, ...], ...] = ()
@@ -137,7 +144,7 @@ def build_component(name: str, cfg: TrainConfig, n_users: int, n_items: int, kno
             n_items, dim=cfg.dim, max_len=cfg.seq_len, layers=cfg.seq_layers, heads=cfg.seq_heads,
             dropout=cfg.seq_dropout, knowledge=knowledge if name == "kgsasrec" else None, name=name,
             lr=cfg.seq_lr, batch_size=cfg.seq_batch_size, epochs=cfg.seq_epochs, eval_every=cfg.eval_every,
-            patience=cfg.patience, device=cfg.device,
+            patience=cfg.patience, device=cfg.device, softmax_items=cfg.seq_softmax_items,
         )
     raise ValueError(f"unknown component {name!r}")
 
@@ -387,6 +394,9 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
     metrics: dict[str, dict[str, dict[str, float]]] = {"valid": {}, "test": {}}
     valid_hist, valid_t = split.history("valid"), split.targets("valid")
     valid_users = np.flatnonzero(valid_t >= 0)
+    if 0 < cfg.fusion_users < len(valid_users):
+        valid_users = np.sort(np.random.default_rng([cfg.seed, 7919]).choice(valid_users, cfg.fusion_users,
+                                                                               replace=False))
     normalised = {}
     for n, c in components.items():
         c.prepare(valid_hist)

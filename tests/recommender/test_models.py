@@ -83,3 +83,30 @@ def test_entitycf_scores_item_without_interactions(data):
     s = cf.score(torch.arange(data.n_users), hist)[:, cold]
     own = [u for u in range(data.n_users) if u % 4 == cold % 4]
     assert (s[own] > 0).all()
+
+
+def test_sequential_sampled_softmax_learns_with_fewer_candidates_than_items(data, monkeypatch):
+    """Above ``softmax_items`` items an epoch scores each target against the batch's targets and a
+    sample, not every item (its cost linear in the shop), and still learns the sequences."""
+    import torch.nn.functional as F
+
+    from recommender import sequential
+    from recommender.sequential import SequentialRecommender
+
+    widths = []
+    real = F.cross_entropy
+
+    def recording(logits, target, *a, **kw):
+        widths.append(logits.shape[1])
+        return real(logits, target, *a, **kw)
+
+    monkeypatch.setattr(sequential.F, "cross_entropy", recording)
+    split = leave_last_out(data)
+    ctx, _ = _ctx(data)
+    model = SequentialRecommender(data.n_items, dim=16, max_len=10, layers=1, heads=1, dropout=0.1, lr=0.01,
+                                  batch_size=8, epochs=30, eval_every=10, patience=5, device="cpu",
+                                  softmax_items=data.n_items // 4)
+    model.fit(split, ctx)
+    assert widths and max(widths) <= data.n_items and np.mean(widths) < 0.9 * data.n_items, np.mean(widths)
+    m = model.evaluate(split.history("test"), split.targets("test"))
+    assert m["recall@10"] > 0.4, m

@@ -55,3 +55,29 @@ def test_unknown_user_history_and_popular(model):
     assert {i for i, _ in only} <= {"i1", "i2", "i3"}
     sim = index.similar("i0", k=5)
     assert len(sim) == 5 and "i0" not in {i for i, _ in sim}
+
+
+def test_fusion_search_ranks_at_most_fusion_users_and_a_loose_cap_changes_nothing(monkeypatch):
+    """The weight search's dense score matrices have ``fusion_users`` rows at most (memory linear
+    in the catalogue); a cap above the validation users is the search over all of them."""
+    from recommender import training
+
+    from .conftest import synthetic
+
+    rows = []
+    real = training._normalised_matrix
+
+    def recording(component, users, histories):
+        rows.append(len(users))
+        return real(component, users, histories)
+
+    monkeypatch.setattr(training, "_normalised_matrix", recording)
+    cfg = TrainConfig(components=("popularity", "itemcf", "usercf"), fusion=("itemcf", "usercf"), device="cpu")
+    data = synthetic()
+    uncapped = train(data, TrainConfig(**{**cfg.__dict__, "fusion_users": 0}), log=lambda s: None)
+    n_valid = rows[-1]
+    loose = train(data, TrainConfig(**{**cfg.__dict__, "fusion_users": n_valid + 1}), log=lambda s: None)
+    assert rows[-1] == n_valid and loose.weights.weights == uncapped.weights.weights
+    capped = train(data, TrainConfig(**{**cfg.__dict__, "fusion_users": n_valid // 3}), log=lambda s: None)
+    assert rows[-1] == n_valid // 3 < n_valid
+    assert capped.weights.active() and capped.metrics["test"]["served"]["ndcg@20"] > 0
