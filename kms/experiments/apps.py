@@ -3,8 +3,10 @@ from django.apps import AppConfig
 
 def forget_impressions(sender, instance, **kwargs):
     """An erased user's lists go with them (their attributions cascade with the events)."""
+    from .impressions import buffer
     from .models import Impression
 
+    buffer.forget(instance.external_id)  # this process's lists not yet written
     Impression.objects.filter(user=instance.external_id).delete()
 
 

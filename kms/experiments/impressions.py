@@ -82,6 +82,11 @@ class ImpressionBuffer:
                         self.thread = None
                         return
 
+    def forget(self, user: str) -> None:
+        """Drop the user's lists not yet written (an erasure must not be undone by a later flush)."""
+        with self.lock:
+            self.rows = [r for r in self.rows if r[1] != user]
+
     def flush(self) -> int:
         """Write what is buffered (one bulk insert), then attribute feedback waiting for it."""
         from .attribution import attribute_pending
