@@ -98,12 +98,6 @@ class _Ranker:
         return metrics_from_ranks(self.ranks(weights), (int(metric.split("@")[1]),))[metric]
 
 
-def weighted_metric(normalised: dict[str, torch.Tensor], rows_users: np.ndarray, weights: dict[str, float],
-                    histories: Histories, targets: np.ndarray, users: np.ndarray, metric: str) -> float:
-    """``metric`` of Σ w·normalised over ``users``; row r of each matrix belongs to ``rows_users[r]``."""
-    return _Ranker(normalised, rows_users, histories, targets, users).metric(weights, metric)
-
-
 def search_weights(
     normalised: dict[str, torch.Tensor],
     users: np.ndarray,
@@ -113,14 +107,16 @@ def search_weights(
     passes: int = 2,
     metric: str = "ndcg@20",
     log=print,
+    ranker: "_Ranker | None" = None,
 ) -> tuple[FusionWeights, float]:
     """Coordinate ascent over ``grid`` for each weight; ``normalised[name]`` is (len(users), n_items).
 
     Row r of each matrix belongs to ``users[r]``; ``histories`` and ``targets`` are indexed by
-    user. Returns the best weights and their validation metric.
+    user. ``ranker``: one already prepared for ``users`` (then only ``normalised``'s names are
+    read). Returns the best weights and their validation metric.
     """
     names = list(normalised)
-    ranker = _Ranker(normalised, users, histories, targets, users)
+    ranker = ranker or _Ranker(normalised, users, histories, targets, users)
 
     def value(w: dict[str, float]) -> float:
         if not any(v > 0 for v in w.values()):
@@ -171,26 +167,23 @@ def choose_weights(
     names = list(normalised)
     if len(names) == 1:
         return FusionWeights({names[0]: 1.0}), {"decision": "single", "component": names[0]}
-    row_of = {int(u): r for r, u in enumerate(users)}
     perm = np.random.default_rng([seed, 104729]).permutation(len(users))
     halves = [np.sort(users[perm[: len(users) // 2]]), np.sort(users[perm[len(users) // 2:]])]
 
     rankers: dict[int, _Ranker] = {}
 
-    def value(w: dict[str, float], subset: np.ndarray) -> float:
-        key = id(subset)
-        if key not in rankers:
-            rankers[key] = _Ranker(normalised, users, histories, targets, subset)
-        return rankers[key].metric(w, metric)
+    def ranker(subset: np.ndarray) -> _Ranker:
+        if id(subset) not in rankers:
+            rankers[id(subset)] = _Ranker(normalised, users, histories, targets, subset)
+        return rankers[id(subset)]
 
-    def restricted(subset: np.ndarray) -> dict[str, torch.Tensor]:
-        rows = torch.as_tensor([row_of[int(u)] for u in subset])
-        return {n: m[rows] for n, m in normalised.items()}
+    def value(w: dict[str, float], subset: np.ndarray) -> float:
+        return ranker(subset).metric(w, metric)
 
     fused_out, single_out, fold_weights = [], [], []
     for k in (0, 1):
         fit, held = halves[k], halves[1 - k]
-        w, _ = search_weights(restricted(fit), fit, histories, targets, metric=metric, log=log)
+        w, _ = search_weights(normalised, fit, histories, targets, metric=metric, log=log, ranker=ranker(fit))
         fold_weights.append(w.weights)
         fused_out.append(value(w.weights, held))
         singles = {n: value({n: 1.0}, fit) for n in names}
