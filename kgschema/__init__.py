@@ -140,8 +140,7 @@ def category_ancestors(uid: str) -> list[str]:
     kind, sep, key = str(uid).partition(":")
     if kind != CATEGORY_KIND or not sep:
         return []
-    parts = key.split(CATEGORY_SEPARATOR)
-    return [category_uid(parts[:n]) for n in range(1, len(parts))]
+    return [ancestor for ancestor, _ in category_chain(key)[:-1]]
 
 
 def category_leaf_name(uid: str) -> str:
