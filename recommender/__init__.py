@@ -6,3 +6,7 @@
     from recommender.serving import RecommendationIndex
     from recommender.explain import ExplanationGraph
 """
+import os
+
+# See kms/__init__.py: OpenMP threads that sleep instead of spinning when they wait (before torch loads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
