@@ -163,6 +163,29 @@ def scientific_products(root: Path) -> list[dict]:
             for p in sorted(products, key=lambda p: order[p["external_id"]])]
 
 
+def find_product(external_id: str) -> Product | None:
+    return Product.objects.filter(external_id=external_id).first()
+
+
+def product_list(brand: str | None = None, category: str | None = None):
+    """Products with the columns the API shows, optionally of one brand (any case) or whose
+    category path names ``category`` (a substring, any case)."""
+    qs = Product.objects.only("external_id", "title", "description", "brand", "category_path", "attributes",
+                              "content_hash", "created_at", "updated_at")
+    if brand:
+        qs = qs.filter(brand__iexact=brand)
+    if category:
+        qs = qs.filter(category_path__icontains=category)
+    return qs
+
+
+def product_ids(external_ids: Iterable[str]) -> tuple[list[int], list[str]]:
+    """The database ids of the products with these external ids, and the external ids no product has."""
+    external_ids = list(external_ids)
+    found = dict(Product.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))
+    return list(found.values()), [i for i in external_ids if i not in found]
+
+
 def delete_product(product: Product) -> None:
     """Delete a product (its facts and interactions cascade); its graph node goes through the
     outbox, written in the same transaction (the caller has it delivered after the commit)."""
