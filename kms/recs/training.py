@@ -141,4 +141,3 @@ def maybe_retrain(min_new: int | None = None) -> ModelVersion | None:
     if new_data_since_last_training() < min_new:
         return None
     return train_model(active_version().params if active_version() else None)
-
