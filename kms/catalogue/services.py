@@ -104,7 +104,9 @@ def upsert_products(records: Iterable) -> UpsertResult:
             item = clean_product(record)
         except ProductValidationError as exc:
             ext = record.get("external_id", record.get("id")) if isinstance(record, dict) else None
-            result.errors.append({"index": n, "external_id": ext if isinstance(ext, (str, int)) else None,
+            if isinstance(ext, int) and not isinstance(ext, bool):
+                ext = str(ext)  # the id clean_product would have used (the schema's RecordError: string or null)
+            result.errors.append({"index": n, "external_id": ext if isinstance(ext, str) else None,
                                   "errors": exc.errors})
             continue
         cleaned[item["external_id"]] = item  # the last record for an id wins
