@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from kms.api.base import ApiView, valid_body
 from kms.api.errors import NotFound, error_response
+from kms.api.serializers import ErrorResponse
 from kms.experiments import services
 from kms.experiments.models import Experiment
 from kms.experiments.results import experiment_results
@@ -44,7 +45,7 @@ class ExperimentList(ApiView):
         """Experiments, newest first."""
         return Response([services.experiment_dict(e) for e in services.recent_experiments()])
 
-    @extend_schema(request=ExperimentWrite, responses={201: ExperimentSerializer, 409: ExperimentSerializer})
+    @extend_schema(request=ExperimentWrite, responses={201: ExperimentSerializer, 409: ErrorResponse})
     def post(self, request):
         """Start an experiment: control = the active version, ``variants`` = other trained versions."""
         data = valid_body(ExperimentWrite, request)
@@ -76,7 +77,7 @@ class ExperimentResultsView(ApiView):
 class ExperimentAction(ApiView):
     action = ""
 
-    @extend_schema(request=ActionWrite, responses={200: ExperimentSerializer, 409: ExperimentSerializer})
+    @extend_schema(request=ActionWrite, responses={200: ExperimentSerializer, 409: ErrorResponse})
     def post(self, request, experiment_id: int):
         _experiment(experiment_id)
         data = valid_body(ActionWrite, request) if request.data else {}
