@@ -104,7 +104,9 @@ def upsert_products(records: Iterable) -> UpsertResult:
             item = clean_product(record)
         except ProductValidationError as exc:
             ext = record.get("external_id", record.get("id")) if isinstance(record, dict) else None
-            result.errors.append({"index": n, "external_id": ext if isinstance(ext, (str, int)) else None,
+            if isinstance(ext, int) and not isinstance(ext, bool):
+                ext = str(ext)  # the id clean_product would have used (the schema's RecordError: string or null)
+            result.errors.append({"index": n, "external_id": ext if isinstance(ext, str) else None,
                                   "errors": exc.errors})
             continue
         cleaned[item["external_id"]] = item  # the last record for an id wins
@@ -161,6 +163,29 @@ def scientific_products(root: Path) -> list[dict]:
     order = {iid: n for n, iid in enumerate(id_order(p["external_id"] for p in products))}
     return [{**{k: v for k, v in p.items() if k != "category_path"}, "categories": ",".join(p["category_path"])}
             for p in sorted(products, key=lambda p: order[p["external_id"]])]
+
+
+def find_product(external_id: str) -> Product | None:
+    return Product.objects.filter(external_id=external_id).first()
+
+
+def product_list(brand: str | None = None, category: str | None = None):
+    """Products with the columns the API shows, optionally of one brand (any case) or whose
+    category path names ``category`` (a substring, any case)."""
+    qs = Product.objects.only("external_id", "title", "description", "brand", "category_path", "attributes",
+                              "content_hash", "created_at", "updated_at")
+    if brand:
+        qs = qs.filter(brand__iexact=brand)
+    if category:
+        qs = qs.filter(category_path__icontains=category)
+    return qs
+
+
+def product_ids(external_ids: Iterable[str]) -> tuple[list[int], list[str]]:
+    """The database ids of the products with these external ids, and the external ids no product has."""
+    external_ids = list(external_ids)
+    found = dict(Product.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))
+    return list(found.values()), [i for i in external_ids if i not in found]
 
 
 def delete_product(product: Product) -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import operations, views
 
 app_name = "curation"
 
@@ -23,10 +23,10 @@ urlpatterns = [
     path("review/", views.review, name="review"),
     path("audit/", views.audit, name="audit"),
     path("audit/<int:pk>/revert", views.audit_revert, name="audit-revert"),
-    path("ops/jobs/", views.jobs, name="jobs"),
-    path("ops/jobs.json", views.jobs_json, name="jobs-json"),
-    path("ops/jobs/start", views.jobs_start, name="jobs-start"),
-    path("ops/models/", views.models, name="models"),
-    path("ops/graph/", views.stats, name="stats"),
-    path("ops/outbox/deliver", views.outbox_deliver, name="outbox-deliver"),
+    path("ops/jobs/", operations.jobs, name="jobs"),
+    path("ops/jobs.json", operations.jobs_json, name="jobs-json"),
+    path("ops/jobs/start", operations.jobs_start, name="jobs-start"),
+    path("ops/models/", operations.models, name="models"),
+    path("ops/graph/", operations.stats, name="stats"),
+    path("ops/outbox/deliver", operations.outbox_deliver, name="outbox-deliver"),
 ]

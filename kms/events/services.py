@@ -155,6 +155,23 @@ def record_events(records: Iterable) -> EventsResult:
     return result
 
 
+def find_user(external_id: str) -> ShopUser | None:
+    return ShopUser.objects.filter(external_id=external_id).first()
+
+
+def user_exists(external_id: str) -> bool:
+    return ShopUser.objects.filter(external_id=external_id).exists()
+
+
+def create_user(external_id: str) -> tuple[ShopUser, bool]:
+    """The user with this id and whether it was created now (False: it existed)."""
+    return ShopUser.objects.get_or_create(external_id=external_id)
+
+
+def count_events(user: ShopUser) -> int:
+    return user.interactions.count()
+
+
 def ensure_users(external_ids: Iterable[str]) -> dict[str, int]:
     external_ids = set(external_ids)
     have = dict(ShopUser.objects.filter(external_id__in=external_ids).values_list("external_id", "id"))

@@ -97,6 +97,16 @@ def start_experiment(name: str, variants: list[dict], control_share: float = 1.0
     return e
 
 
+def find_experiment(experiment_id: int) -> Experiment | None:
+    """One experiment with its arms (for showing it; actions lock it with ``_get``)."""
+    return Experiment.objects.filter(pk=experiment_id).prefetch_related("arms").first()
+
+
+def recent_experiments(limit: int = 100) -> list[Experiment]:
+    """Experiments with their arms, newest first (the model's ordering)."""
+    return list(Experiment.objects.prefetch_related("arms")[:limit])
+
+
 def _get(experiment_id: int) -> Experiment:
     e = Experiment.objects.select_for_update().filter(pk=experiment_id).first()
     if e is None:

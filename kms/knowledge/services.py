@@ -7,6 +7,7 @@ The interface the rest of kms calls; the work is in the modules along its seams:
 - ``writer``: ``ChunkWriter``, one chunk into the database and the graph store, with retries
 - ``jobs``: creating, planning and counting jobs; ``process_chunk``, the step a worker runs
 - ``inline``: ``run_ingestion_job``, the runner of ``manage.py ingest``
+- ``reads``: what the API shows (recent and single jobs, entities by name)
 
 One code path: the management command, the Celery tasks and the API all run a job made by
 ``create_ingestion_job``, inline (``run_ingestion_job``) or as chunk tasks (``plan_job`` +
@@ -31,6 +32,7 @@ from .jobs import (
 from .inline import (
     INLINE_CHUNK_SIZE, EXTRACT_AHEAD, run_ingestion_job, _extraction_executor
 )
+from .reads import recent_jobs, find_job, entities_named, entity_dict
 
 __all__ = [
     "build_knowledge_base", "get_pipeline", "product_text", "knowledge_version", "nlp_dir",
@@ -40,5 +42,5 @@ __all__ = [
     "ChunkWriter", "ingest_products", "CHUNK_SIZE", "MAX_ERRORS_KEPT", "STALE", "mark_stale",
     "create_ingestion_job", "pending_job_ids", "note_dispatch_failed", "plan_job", "process_chunk",
     "fail_chunk", "finish_if_complete", "job_progress", "INLINE_CHUNK_SIZE", "EXTRACT_AHEAD",
-    "run_ingestion_job", "_extraction_executor",
+    "run_ingestion_job", "_extraction_executor", "recent_jobs", "find_job", "entities_named", "entity_dict",
 ]

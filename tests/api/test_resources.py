@@ -58,6 +58,14 @@ class TestProducts(CRUDTests):
         out = response.json()
         assert out["created"] == 5 and out["errors"][0]["errors"] == {"title": "is required"}
 
+    def test_bulk_error_names_the_id_as_a_string(self, write_client):
+        """A record refused with a numeric id reports it as the string clean_product uses (the schema's
+        RecordError.external_id is string or null; the fuzzer found an int there, 2026-12-02)."""
+        body = [{"external_id": "n-ok", "title": "T"}, {"external_id": 401}, {"external_id": True}]
+        response = write_client.post(self.list_url, body, format="json")
+        assert response.status_code == 202, response.content
+        assert [(e["index"], e["external_id"]) for e in response.json()["errors"]] == [(1, "401"), (2, None)]
+
     def test_bulk_jsonl(self, write_client):
         lines = "\n".join(f'{{"external_id": "j{i}", "title": "T{i}"}}' for i in range(4))
         response = write_client.post(self.list_url, lines, content_type="application/x-ndjson")

@@ -25,3 +25,20 @@ def test_openapi_schema_validates(tmp_path):
 def test_swagger_ui_and_schema_served(client):
     assert client.get("/api/schema").status_code == 200
     assert client.get("/api/docs").status_code == 200
+
+
+def test_every_error_answer_is_documented_as_the_error_shape(tmp_path):
+    """A 4xx/5xx answer is always ``{"error": …}`` (kms.api.errors); the schema must say so, or a
+    client validating against it rejects real answers (the experiments' 409s once named Experiment)."""
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(out), stderr=io.StringIO())
+    wrong = []
+    for path, operations in yaml.safe_load(out.read_text())["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation.get("responses", {}).items():
+                if int(code) < 400:
+                    continue
+                refs = {c.get("schema", {}).get("$ref") for c in response.get("content", {}).values()}
+                if refs != {"#/components/schemas/ErrorResponse"}:
+                    wrong.append(f"{method.upper()} {path} {code}: {refs or 'no content'}")
+    assert not wrong, wrong

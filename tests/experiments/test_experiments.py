@@ -61,8 +61,10 @@ def test_experiment_through_the_api(write_client, read_client, two_versions, set
     assert r.status_code == 201, r.content
     exp = r.json()
     assert exp["users_per_arm"] == 3839 and [a["version"] for a in exp["arms"]] == [control.pk, variant.pk]
-    assert write_client.post("/api/v1/experiments", {"name": "second", "variants": [{"version": variant.pk}]},
-                             format="json").status_code == 409  # one at a time
+    second = write_client.post("/api/v1/experiments", {"name": "second", "variants": [{"version": variant.pk}]},
+                               format="json")
+    assert second.status_code == 409  # one at a time
+    assert set(second.json()) == {"error"} and second.json()["error"]["code"] == "conflict"  # the documented shape
     e = Experiment.objects.get(pk=exp["id"])
     versions = {"control": control.pk, "variant-1": variant.pk}
 

@@ -17,10 +17,23 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def _flatten(entries) -> list[URLPattern]:
+    """The patterns of an include and of the includes inside it (each app's ``api/urls.py`` is
+    included into ``kms/api/urls.py`` with an empty prefix, and their names stay global)."""
+    out = []
+    for entry in entries:
+        if isinstance(entry, URLResolver):
+            assert not str(entry.pattern), f"a nested include with a prefix ({entry.pattern}) needs it in the sample URL"
+            out += _flatten(entry.url_patterns)
+        elif isinstance(entry, URLPattern):
+            out.append(entry)
+    return out
+
+
 def _patterns(prefix: str, namespace: str | None = None) -> list[URLPattern]:
     for entry in get_resolver().url_patterns:
         if isinstance(entry, URLResolver) and str(entry.pattern) == prefix:
-            return [p for p in entry.url_patterns if isinstance(p, URLPattern)]
+            return _flatten(entry.url_patterns)
     raise AssertionError(f"no URL include at {prefix}")
 
 
