@@ -290,7 +290,7 @@ RANKER_FEATURES = (
     "upper", "lower_word", "digit", "common", "common_first", "ptype", "ptype_last",
     "next_digit", "next_lower", "next_end", "next_upper", "in_desc", "repeat_title",
     "alias", "alias_weak", "prefix_known", "prefix_unknown_common", "ner_known",
-    "clf_only", "len_chars",
+    "clf_only", "len_chars", "brand_first", "brand_last", "common_last",
 )
 
 
@@ -332,6 +332,7 @@ class BrandRanker:
         self.threshold = threshold
         self.null_bias = 0.0  # the utility of "none of the candidates"
         self._kinds_kb, self._kinds = None, {}
+        self._names_kb, self._names = None, (Counter(), Counter())
         # how often a word is written in lowercase in the training texts: "national", "gloss"
         # and "shoulder" are everyday words, "daoki" and "oshlun" are not
         self.lower_df = lower_df or {}
@@ -345,6 +346,21 @@ class BrandRanker:
             kinds = self._kinds[word] = tuple(
                 kind for kind in ("PRODUCT_TYPE", "MATERIAL", "COLOR") if kb.link(kind, word))
         return kinds
+
+    def _brand_words(self, kb) -> tuple[Counter, Counter]:
+        """How many known brand names start with / end in each word (folded): "labs",
+        "electronics", "brush" end many names; memoised per kb."""
+        if self._names_kb is not kb:
+            first, last = Counter(), Counter()
+            for entry in kb.brands.values():
+                for name in {entry["name"], *entry["aliases"]}:
+                    words = [w.lower() for w in _words(name)]
+                    if words:
+                        first[words[0]] += 1
+                    if len(words) > 1:
+                        last[words[-1]] += 1
+            self._names_kb, self._names = kb, (first, last)
+        return self._names
 
     @staticmethod
     def word_counts(texts: Iterable[str], min_count: int = 2) -> dict[str, int]:
@@ -427,6 +443,11 @@ class BrandRanker:
                 f["ptype"] = float(any(kinds))
                 f["ptype_last"] = float("PRODUCT_TYPE" in kinds[-1])
                 f["len_chars"] = min(len(surface), 30) / 30
+                first_words, last_words = self._brand_words(kb)
+                f["brand_first"] = math.log1p(first_words.get(words[0].lower(), 0)) / 3
+                if len(words) > 1:
+                    f["brand_last"] = math.log1p(last_words.get(words[-1].lower(), 0)) / 3
+                f["common_last"] = dfs[-1] / 5
                 if c["surface"] is not None:
                     rest = _words(title[c["surface"][1]:])
                     nxt = rest[0] if rest else ""
