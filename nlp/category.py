@@ -41,7 +41,7 @@ def features(title: str, description: str = "") -> Counter:
 class CategoryClassifier:
     def __init__(self, k: int = 11, featurizer: Callable[[str, str], Counter] = features,
                  centroid_weight: float = 1.0, name_weight: float = 0.0,
-                 name_specificity: float = 0.0) -> None:
+                 name_specificity: float = 0.0, tree_weight: float = 0.0) -> None:
         self.k = k
         self.featurizer = featurizer
         # k-NN votes plus this much of the cosine to each label's TF-IDF centroid: the
@@ -54,6 +54,9 @@ class CategoryClassifier:
         self.name_weight = name_weight
         self.name_specificity = name_specificity
         self._leaf_index: Optional[dict[str, list[int]]] = None
+        # Each path also gets this much of the summed scores of its ancestors' subtrees, so
+        # votes split between siblings still pick the right branch; chosen on the dev split.
+        self.tree_weight = tree_weight
         self.vocab: dict[str, int] = {}
         self.idf = np.zeros(0, dtype=np.float32)
         self.labels: list[str] = []
@@ -121,18 +124,32 @@ class CategoryClassifier:
             # score: vote share scaled by how similar the best neighbour is
             closest = float(row[nearest].max()) ** 0.5
             scores = {l: v / total * closest for l, v in votes.items()}
+            pool = max(top, TREE_POOL) if self.tree_weight else top
             if central is not None:
                 w = self.centroid_weight
-                for l in np.argsort(-central[r])[:top]:
+                for l in np.argsort(-central[r])[:pool]:
                     scores.setdefault(int(l), 0.0)
                 scores = {l: (s + w * float(central[r, l])) / (1 + w) for l, s in scores.items()}
             if self.name_weight:
                 for l, n_words in self._named_leaves(items[r][0]):
                     scores[l] = scores.get(l, 0.0) + self.name_weight * (
                         1 + self.name_specificity * (n_words - 1))
+            if self.tree_weight:
+                scores = self._tree_smoothed(scores, pool)
             best = sorted(scores.items(), key=lambda kv: -kv[1])[:top]
             out.append({self.labels[l]: v for l, v in best})
         return out
+
+    def _tree_smoothed(self, scores: dict[int, float], pool: int) -> dict[int, float]:
+        """The ``pool`` best paths, each plus ``tree_weight`` x its ancestors' subtree totals."""
+        kept = sorted(scores.items(), key=lambda kv: -kv[1])[:pool]
+        parts = [self.labels[l].split("/") for l, _ in kept]
+        subtree: dict[str, float] = defaultdict(float)
+        for (_, v), path in zip(kept, parts):
+            for d in range(1, len(path)):
+                subtree["/".join(path[:d])] += v
+        return {l: v + self.tree_weight * sum(subtree["/".join(path[:d])] for d in range(1, len(path)))
+                for (l, v), path in zip(kept, parts)}
 
     def _named_leaves(self, title: str) -> list[tuple[int, int]]:
         """(label index, leaf word count) of the paths whose every leaf word is in the title's
@@ -154,7 +171,8 @@ class CategoryClassifier:
         path.mkdir(parents=True, exist_ok=True)
         (path / "meta.json").write_text(json.dumps(
             {"k": self.k, "centroid_weight": self.centroid_weight, "name_weight": self.name_weight,
-             "name_specificity": self.name_specificity, "labels": self.labels,
+             "name_specificity": self.name_specificity, "tree_weight": self.tree_weight,
+             "labels": self.labels,
              "vocab": sorted(self.vocab, key=self.vocab.get)}))
         np.save(path / "idf.npy", self.idf)
         np.save(path / "row_labels.npy", self.row_labels)
@@ -169,7 +187,8 @@ class CategoryClassifier:
         clf = cls(k=meta["k"], featurizer=featurizer,
                   centroid_weight=meta.get("centroid_weight", 0.0),
                   name_weight=meta.get("name_weight", 0.0),
-                  name_specificity=meta.get("name_specificity", 0.0))
+                  name_specificity=meta.get("name_specificity", 0.0),
+                  tree_weight=meta.get("tree_weight", 0.0))
         clf.labels = meta["labels"]
         clf.vocab = {f: i for i, f in enumerate(meta["vocab"])}
         clf.idf = np.load(path / "idf.npy")
@@ -180,6 +199,7 @@ class CategoryClassifier:
         return clf
 
 
+TREE_POOL = 30  # paths scored before the tree smoothing
 _HEAD_END = re.compile(r"\s(?:with|for|w/|includes?|fits?)\s", re.IGNORECASE)
 _LEAF_STOP = {"and", "or", "the", "for", "of", "with", "a"}
 

@@ -34,7 +34,8 @@ from .types import ProductText
 DESCRIPTION_CHARS = 300  # the brand, when in the description, is nearly always up front
 LABELS = ("BRAND", "PRODUCT_TYPE")
 # (weight, specificity) of the category classifier's leaf-name bonus tried on the dev split
-NAME_BONUS_GRID = [(0.0, 0.0)] + [(w, s) for w in (0.1, 0.2, 0.3) for s in (0.0, 0.2)]
+NAME_BONUS_GRID = [(0.0, 0.0), (0.1, 0.2), (0.2, 0.0), (0.2, 0.2), (0.3, 0.2)]
+TREE_WEIGHT_GRID = (0.0, 0.5, 1.0)  # the category classifier's tree smoothing
 
 
 def split_of(uid: str, dev_fraction: float, salt: str = "") -> str:
@@ -228,20 +229,22 @@ def train_ner(products: list[ProductText], out_dir: str | Path, n_iter: int = 10
                                              if split_category_path(p.categories or [])])
                 if str(p.uid) in dev_uids]
         clf = CategoryClassifier().fit(fit)
-        best = (-1.0, 0.0, 0.0)
+        best = (-1.0, 0.0, 0.0, 0.0)
         for weight, specificity in NAME_BONUS_GRID:
-            clf.name_weight, clf.name_specificity = weight, specificity
-            preds = clf.predict([(t, d) for t, d, _ in held])
-            correct = sum(bool(c) and max(c, key=c.get).split("/")[-1] == gold.split("/")[-1]
-                          for c, (_, _, gold) in zip(preds, held))
-            accuracy = correct / len(held) if held else 0.0
-            if accuracy > best[0] + 1e-9:
-                best = (accuracy, weight, specificity)
+            for tree in TREE_WEIGHT_GRID:
+                clf.name_weight, clf.name_specificity, clf.tree_weight = weight, specificity, tree
+                preds = clf.predict([(t, d) for t, d, _ in held])
+                correct = sum(bool(c) and max(c, key=c.get).split("/")[-1] == gold.split("/")[-1]
+                              for c, (_, _, gold) in zip(preds, held))
+                accuracy = correct / len(held) if held else 0.0
+                if accuracy > best[0] + 1e-9:
+                    best = (accuracy, weight, specificity, tree)
         result["category_accuracy"] = best[0]
         result["category_name_bonus"] = [best[1], best[2]]
+        result["category_tree_weight"] = best[3]
         log(f"category classifier: dev leaf accuracy {best[0]:.4f} with leaf-name bonus "
-            f"{best[1]} (specificity {best[2]})")
-        CategoryClassifier(name_weight=best[1], name_specificity=best[2]).fit(
+            f"{best[1]} (specificity {best[2]}), tree weight {best[3]}")
+        CategoryClassifier(name_weight=best[1], name_specificity=best[2], tree_weight=best[3]).fit(
             labelled).to_disk(out / "category")
     if with_brand:
         brand, brand_scores = train_brand(products, train, dev, out / "ner", log=log)
