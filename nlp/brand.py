@@ -290,7 +290,7 @@ RANKER_FEATURES = (
     "upper", "lower_word", "digit", "common", "common_first", "ptype", "ptype_last",
     "next_digit", "next_lower", "next_end", "next_upper", "in_desc", "repeat_title",
     "alias", "alias_weak", "prefix_known", "prefix_unknown_common", "ner_known",
-    "clf_only", "len_chars", "brand_first", "brand_last", "common_last",
+    "clf_only", "len_chars", "brand_first", "brand_last", "common_last", "clf_high",
 )
 
 
@@ -409,7 +409,9 @@ class BrandRanker:
             add(fact.object_key, fact.field, fact.start, fact.end, **feats)
         top = max(clf_scores.items(), key=lambda kv: kv[1][0])[0] if clf_scores else None
         for key, (score, start, end) in clf_scores.items():
-            add(key, "title", start, end, clf=score, clf_top=float(key == top))
+            cue = float((start, end) != (0, len(title)))  # a learned cue names it in the title
+            add(key, "title", start, end, clf=score, clf_top=float(key == top), cue=cue,
+                clf_high=max(0.0, score - 0.5) * 2)
         out = []
         lowered_desc = (description or "").lower()
         for key, c in found.items():
