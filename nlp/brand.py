@@ -20,6 +20,7 @@ are fitted on a dev part of the training data (``nlp.training.train_brand``).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections import Counter, defaultdict
@@ -178,7 +179,10 @@ class BrandClassifier:
         clf.aliases = data.get("aliases", {})
         clf.brand_counts = data.get("brand_counts", {})
         if (path / "ranker.json").exists():
-            clf.ranker = BrandRanker.from_dict(json.loads((path / "ranker.json").read_text()))
+            try:
+                clf.ranker = BrandRanker.from_dict(json.loads((path / "ranker.json").read_text()))
+            except ValueError as exc:  # an artefact from another feature set: use the old rule
+                logging.getLogger(__name__).warning("%s: %s", path / "ranker.json", exc)
         return clf
 
 

@@ -110,3 +110,13 @@ def test_ranker_names_an_unseen_title_brand_and_abstains_on_a_common_word(tmp_pa
     assert brand.object_key == "velmoraq" and brand.text == "Velmoraq" == new.title[brand.start:brand.end]
     assert brand.extractor == "brand-ranker" and 0 < brand.confidence <= 1
     assert not [f for f in res_plain.facts if f.relation == "HAS_BRAND"]
+
+
+def test_a_ranker_from_another_feature_set_falls_back_to_the_rule(tmp_path):
+    import json
+
+    _, clf = fitted()
+    clf.to_disk(tmp_path)
+    (tmp_path / "ranker.json").write_text(json.dumps({"features": ["bias"], "weights": [0.0],
+                                                      "threshold": 0.5}))
+    assert BrandClassifier.from_disk(tmp_path).ranker is None
