@@ -77,6 +77,19 @@ def ml100k_records(root: Path | str | None = None) -> Iterator[dict]:
                "timestamp": datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")}
 
 
+def oa_mine_records(root: Path | str) -> Iterator[dict]:
+    """OA-Mine's annotated titles (train + test) as products: the Brand annotation as brand,
+    the category as a one-part path, no description (an unseen catalogue for bench/extraction.py)."""
+    root = Path(root)
+    for split in ("train", "test"):
+        with open(root / f"{split}.jsonl", encoding="utf-8") as fh:
+            for i, line in enumerate(fh):
+                r = json.loads(line)
+                brand = next(iter(r.get("target_scores", {}).get("Brand") or {}), "")
+                yield {"external_id": f"{split}-{i}", "title": r["input"], "description": "",
+                       "brand": "" if brand == "n/a" else brand, "category_path": [r["category"]]}
+
+
 def jsonl_records(path: Path | str) -> Iterator[dict]:
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
@@ -255,6 +268,7 @@ def main(argv=None) -> int:
     src = ex.add_mutually_exclusive_group(required=True)
     src.add_argument("--ml100k", action="store_true", help="MovieLens-100k (--ml100k-dir, default ../shared/datasets/ml-100k-kg)")
     src.add_argument("--amazon", metavar="DIR", help="an Amazon dump (<Name>.item.json + <Name>.inter.json)")
+    src.add_argument("--oa-mine", metavar="DIR", help="OA-Mine titles as products (brand, category; no events)")
     ex.add_argument("--ml100k-dir", default=None)
     ex.add_argument("out", help="OUT.jsonl")
     st = sub.add_parser("stats", help="the product's leave-last-out split statistics of a dataset")
@@ -263,7 +277,8 @@ def main(argv=None) -> int:
     g.add_argument("--jsonl", metavar="FILE")
     args = ap.parse_args(argv)
     if args.command == "export":
-        records = ml100k_records(args.ml100k_dir) if args.ml100k else amazon_records(args.amazon)
+        records = (ml100k_records(args.ml100k_dir) if args.ml100k else
+                   oa_mine_records(args.oa_mine) if args.oa_mine else amazon_records(args.amazon))
         counts = export_jsonl(records, args.out)
         print(f"wrote {args.out}: {counts['products']} products, {counts['events']} events")
     else:

@@ -65,6 +65,31 @@ def validate(product: ProductText) -> str | None:
     return None
 
 
+def _field_docs(pipe: Language, product: ProductText) -> list[tuple[Any, str]]:
+    """Unprocessed title and description docs of a product, with the context components read."""
+    out = []
+    for field in ("title", "description"):
+        value = getattr(product, field) or ""
+        if value:
+            doc = pipe.make_doc(value)
+            doc.user_data["field"] = field
+            if field == "title":
+                doc.user_data["context"] = product.description or ""
+                doc.user_data["category"] = product.categories[-1] if product.categories else ""
+            out.append((doc, field))
+    return out
+
+
+def prepare_docs(pipe: Language, products: Iterable[ProductText],
+                 batch_size: int = 64) -> Iterator[dict[str, Any]]:
+    """Field -> processed doc per (valid) product, as ``extract`` sees them (for training)."""
+    products = list(products)
+    fields = [_field_docs(pipe, p) for p in products]
+    done = iter(pipe.pipe([d for docs in fields for d, _ in docs], batch_size=batch_size))
+    for docs in fields:
+        yield {field: next(done) for _, field in docs}
+
+
 def extract(pipe: Language, products: Iterable[ProductLike], batch_size: int = 64,
             use_structured: bool = True, accept: bool = True) -> Iterator[ExtractionResult]:
     """Yield one ExtractionResult per product, in input order.
@@ -95,15 +120,7 @@ def extract(pipe: Language, products: Iterable[ProductLike], batch_size: int = 6
         for index, (_, product, _) in enumerate(prepared):
             if product is None:
                 continue
-            for field in ("title", "description"):
-                value = getattr(product, field) or ""
-                if value:
-                    doc = pipe.make_doc(value)
-                    doc.user_data["field"] = field
-                    if field == "title":
-                        doc.user_data["context"] = product.description or ""
-                        doc.user_data["category"] = product.categories[-1] if product.categories else ""
-                    docs_in.append((doc, (index, field)))
+            docs_in += [(doc, (index, field)) for doc, field in _field_docs(pipe, product)]
         per_product: dict[int, dict] = {}
         try:
             for doc, (index, field) in pipe.pipe(docs_in, as_tuples=True, batch_size=batch_size):

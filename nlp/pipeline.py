@@ -162,9 +162,10 @@ def pipeline_acceptor(nlp: Language):
     return getattr(nlp, "user_data_acceptor", None)
 
 
-def brand_policy(nlp: Language) -> tuple[Optional[dict], dict]:
-    """(thresholds, aliases) of the pipeline's brand classifier; (None, {}) without one."""
+def brand_policy(nlp: Language) -> tuple[Optional[dict], dict, Optional[object]]:
+    """(thresholds, aliases, classifier) of the pipeline's brand classifier; (None, {}, None)
+    without one."""
     if "brand_classifier" not in nlp.pipe_names:
-        return None, {}
+        return None, {}, None
     clf = nlp.get_pipe("brand_classifier").classifier
-    return clf.thresholds, clf.aliases
+    return clf.thresholds, clf.aliases, clf

@@ -39,12 +39,15 @@ MAX_ITEM_WORDS = 6
 
 class FactBuilder:
     def __init__(self, kb: KnowledgeBase, version: str, brand_thresholds: Optional[dict] = None,
-                 brand_aliases: Optional[dict] = None) -> None:
+                 brand_aliases: Optional[dict] = None, brand_classifier=None) -> None:
         self.kb = kb
         self.version = version
         # Set when the pipeline has a trained brand classifier (see nlp.brand.decide).
         self.brand_thresholds = brand_thresholds
         self.brand_aliases = brand_aliases or {}
+        # with a trained ranker (nlp.brand.BrandRanker) every candidate is scored instead
+        self.brand_classifier = brand_classifier
+        self.ranker = getattr(brand_classifier, "ranker", None)
 
     def fact(self, relation: str, object_type: str, key: str, name: str, field: str,
              start: int, end: int, text: str, extractor: str, confidence: float,
@@ -82,21 +85,20 @@ class FactBuilder:
         type_candidates: list[Fact] = []
         for field_rank, (field, doc) in enumerate(docs.items()):
             text = _text(doc)
-            compat = [m.span("clause") for m in COMPAT_RE.finditer(text)]
-            uses = [m.span("clause") for m in USE_RE.finditer(text)]
+            compat, uses = _clauses(doc)
             facts += self._clause_facts(doc, field, compat, COMPATIBLE_WITH)
             facts += self._clause_facts(doc, field, uses, USED_FOR)
             blocked = compat + uses
             in_title = field == "title"
+            for f in self._brand_spans(doc, field, blocked):
+                brand_candidates.append((f.confidence, field_rank, f.start, f))
             for ent in doc.ents:
                 if any(s <= ent.start_char < e for s, e in blocked):
                     continue
                 label = ent.label_
                 src = "kb_ruler" if ent.kb_id_ else ("regex" if label in ("MEASURE", "MODEL_NUMBER") else "ner")
                 if label == "BRAND":
-                    f = self._brand_fact(ent, field, src, in_title)
-                    if f:
-                        brand_candidates.append((f.confidence, field_rank, ent.start_char, f))
+                    continue
                 elif label == "MEASURE" and ent._.value is not None:
                     facts.append(self.fact(HAS_ATTRIBUTE, "MEASURE", ent._.norm_key, ent.text,
                                            field, ent.start_char, ent.end_char, text, "measure_regex",
@@ -129,7 +131,10 @@ class FactBuilder:
                         ent.start_char, ent.end_char, text, src, 0.6 if src == "kb_ruler" else 0.5))
         # One HAS_BRAND from text: other brands in a listing are usually "fits X" targets.
         brand_candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-        brand = self._choose_brand(brand_candidates[0][3] if brand_candidates else None, docs)
+        if self.ranker is not None:
+            brand = self._ranked_brand([c[3] for c in brand_candidates], docs)
+        else:
+            brand = self._choose_brand(brand_candidates[0][3] if brand_candidates else None, docs)
         if brand:
             facts.append(brand)
         head = self._head_type(docs.get("title"), type_candidates)
@@ -142,6 +147,52 @@ class FactBuilder:
             facts.append(self.fact(IN_CATEGORY, "CATEGORY", path, parts[-1], "title", 0,
                                    len(_text(title)), _text(title), "category_knn", min(score, 0.99)))
         return _dedupe(facts)
+
+    def _brand_spans(self, doc: Doc, field: str, blocked: list[tuple[int, int]]) -> list[Fact]:
+        out = []
+        for ent in doc.ents:
+            if ent.label_ != "BRAND" or any(s <= ent.start_char < e for s, e in blocked):
+                continue
+            f = self._brand_fact(ent, field, "kb_ruler" if ent.kb_id_ else "ner", field == "title")
+            if f:
+                out.append(f)
+        return out
+
+    def brand_span_facts(self, docs: dict[str, Doc]) -> list[Fact]:
+        """HAS_BRAND facts of every BRAND entity outside "fits ..."/"for ..." clauses."""
+        out = []
+        for field, doc in docs.items():
+            compat, uses = _clauses(doc)
+            out += self._brand_spans(doc, field, compat + uses)
+        return out
+
+    def brand_candidates(self, span_facts: list[Fact], docs: dict[str, Doc]) -> list[dict]:
+        """The ranker's candidates (nlp.brand.BrandRanker.candidates) for one product."""
+        title, desc = docs.get("title"), docs.get("description")
+        return self.ranker.candidates(
+            self.kb, _text(title) if title is not None else "",
+            _text(desc) if desc is not None else "", span_facts,
+            title.user_data.get("brand_scores", {}) if title is not None else {},
+            self.brand_aliases, self.brand_classifier.brand_counts)
+
+    def _ranked_brand(self, span_facts: list[Fact], docs: dict[str, Doc]) -> Optional[Fact]:
+        """The ranker's best candidate as a fact, or None when it abstains."""
+        best = self.ranker.best(self.brand_candidates(span_facts, docs))
+        if best is None:
+            return None
+        cand, prob = best
+        key = cand["key"]
+        field = cand["field"] if cand["field"] in docs else "title"
+        if field not in docs:
+            return None
+        text = _text(docs[field])
+        start, end = (cand["start"], cand["end"]) if cand["end"] <= len(text) else (0, len(text))
+        span = next((f for f in span_facts if f.object_key == key and f.field == field
+                     and f.start == start), None)
+        extractor = span.extractor if span is not None else "brand-ranker"
+        name = self.kb.name("BRAND", key) if key in self.kb.brands else text[start:end] or key
+        return self.fact(HAS_BRAND, "BRAND", key, name, field, start, end, text, extractor,
+                         min(0.99, max(0.01, prob)))
 
     def _choose_brand(self, span_fact: Optional[Fact], docs: dict[str, Doc]) -> Optional[Fact]:
         """The span brand, or the brand classifier's when span evidence is absent or weaker."""
@@ -236,6 +287,13 @@ def _text(doc: Doc) -> str:
     if text is None:
         text = doc.user_data["_text"] = doc.text
     return text
+
+
+def _clauses(doc: Doc) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(compatibility clauses, use clauses) of a doc as character spans."""
+    text = _text(doc)
+    return ([m.span("clause") for m in COMPAT_RE.finditer(text)],
+            [m.span("clause") for m in USE_RE.finditer(text)])
 
 
 def _items(text: str, start: int, end: int) -> Iterable[tuple[int, int]]:

@@ -22,7 +22,7 @@ from spacy.training import Example
 from spacy.util import filter_spans, minibatch
 
 from kgschema import HAS_BRAND
-from .brand import BrandClassifier, choose_thresholds, learn_aliases
+from .brand import BrandClassifier, BrandRanker, choose_thresholds, fit_ranker, learn_aliases
 from .category import CategoryClassifier
 from .knowledge import KnowledgeBase
 from .lexicons import NON_BRANDS
@@ -33,6 +33,9 @@ from .types import ProductText
 
 DESCRIPTION_CHARS = 300  # the brand, when in the description, is nearly always up front
 LABELS = ("BRAND", "PRODUCT_TYPE")
+# (weight, specificity) of the category classifier's leaf-name bonus tried on the dev split
+NAME_BONUS_GRID = [(0.0, 0.0), (0.1, 0.2), (0.2, 0.0), (0.2, 0.2), (0.3, 0.2)]
+TREE_WEIGHT_GRID = (0.0, 0.5, 1.0)  # the category classifier's tree smoothing
 
 
 def split_of(uid: str, dev_fraction: float, salt: str = "") -> str:
@@ -108,11 +111,14 @@ def _span_brands(pipe, products: list[ProductText]) -> list[Optional[tuple[str, 
 
 def train_brand(products: list[ProductText], train: list[ProductText], dev: list[ProductText],
                 ner_dir: Optional[Path], log=print) -> tuple[BrandClassifier, dict]:
-    """Fit the brand classifier; learn aliases and choose its thresholds on ``dev``.
+    """Fit the brand classifier; learn aliases, choose its thresholds and fit the candidate
+    ranker on ``dev``.
 
     The span side (KB rules from ``train`` + the trained NER) is run on ``dev`` with the
-    brand hidden, so the thresholds trade classifier against span evidence the way the
-    pipeline will. The returned classifier is refitted on all ``products``.
+    brand hidden, so the thresholds and the ranker trade classifier against span evidence the
+    way the pipeline will (the NER never saw ``dev``). The ranker's abstain threshold comes
+    from out-of-fold scores on ``dev``. The returned classifier is refitted on all
+    ``products`` and carries the ranker.
     """
     kb = KnowledgeBase.from_products(train)
     started = time.time()
@@ -130,13 +136,47 @@ def train_brand(products: list[ProductText], train: list[ProductText], dev: list
         thresholds, dev_f1 = choose_thresholds(
             _span_brands(pipe, dev), [(x[0], x[1]) if x else None for x in preds],
             [brand_key(kb, p.brand) for p in dev], aliases)
+    lower_df = BrandRanker.word_counts(t for p in train for t in (p.title, p.description))
+    ranker, ranker_f1 = None, None
+    if dev:
+        clf.aliases = aliases
+        groups = _ranker_groups(pipe, clf, dev, kb, lower_df)
+        ranker, ranker_f1 = fit_ranker(groups, lower_df)
     kb_all = KnowledgeBase.from_products(products)
     final = BrandClassifier().fit([(p.title, p.description or "", brand_key(kb_all, p.brand))
                                    for p in products])
     final.aliases, final.thresholds = aliases, thresholds
+    if ranker is not None:
+        ranker.lower_df = BrandRanker.word_counts(t for p in products for t in (p.title, p.description))
+        final.ranker = ranker
     log(f"brand classifier: {len(final.cues)} cues, {len(aliases)} aliases, thresholds "
-        f"{thresholds}, dev F1 {dev_f1} ({time.time() - started:.0f}s)")
-    return final, {"brand_dev_f1": dev_f1, "brand_thresholds": thresholds}
+        f"{thresholds}, dev F1 {dev_f1}; ranker out-of-fold dev F1 {ranker_f1} threshold "
+        f"{ranker.threshold if ranker else None} ({time.time() - started:.0f}s)")
+    return final, {"brand_dev_f1": ranker_f1 if ranker is not None else dev_f1,
+                   "brand_thresholds": thresholds,
+                   "brand_rules_dev_f1": dev_f1,
+                   "brand_ranker_threshold": ranker.threshold if ranker else None}
+
+
+def _ranker_groups(pipe, clf: BrandClassifier, products: list[ProductText], kb: KnowledgeBase,
+                   lower_df: dict[str, int]) -> list[tuple[list[dict], Optional[str]]]:
+    """(candidates, gold key) per product, from the pipeline run with brand/categories hidden
+    exactly as ``extract`` runs it (the classifier supplies its top guesses)."""
+    from .brand import BrandComponent
+    from .extract import prepare_docs
+    from .relations import FactBuilder
+
+    component = BrandComponent(clf)
+    builder = FactBuilder(kb, EXTRACTOR_VERSION, clf.thresholds, clf.aliases, clf)
+    builder.ranker = BrandRanker(lower_df=lower_df)
+    hidden = [replace(p, brand="", categories=[]) for p in products]
+    groups = []
+    for product, docs in zip(products, prepare_docs(pipe, hidden)):
+        if "title" in docs:
+            component(docs["title"])
+        spans = builder.brand_span_facts(docs)
+        groups.append((builder.brand_candidates(spans, docs), brand_key(kb, product.brand)))
+    return groups
 
 
 def train_ner(products: list[ProductText], out_dir: str | Path, n_iter: int = 10,
@@ -189,11 +229,23 @@ def train_ner(products: list[ProductText], out_dir: str | Path, n_iter: int = 10
                                              if split_category_path(p.categories or [])])
                 if str(p.uid) in dev_uids]
         clf = CategoryClassifier().fit(fit)
-        preds = clf.predict([(t, d) for t, d, _ in held])
-        correct = sum(bool(c) and max(c, key=c.get).split("/")[-1] == gold.split("/")[-1]
-                      for c, (_, _, gold) in zip(preds, held))
-        result["category_accuracy"] = correct / len(held) if held else 0.0
-        CategoryClassifier().fit(labelled).to_disk(out / "category")
+        best = (-1.0, 0.0, 0.0, 0.0)
+        for weight, specificity in NAME_BONUS_GRID:
+            for tree in TREE_WEIGHT_GRID:
+                clf.name_weight, clf.name_specificity, clf.tree_weight = weight, specificity, tree
+                preds = clf.predict([(t, d) for t, d, _ in held])
+                correct = sum(bool(c) and max(c, key=c.get).split("/")[-1] == gold.split("/")[-1]
+                              for c, (_, _, gold) in zip(preds, held))
+                accuracy = correct / len(held) if held else 0.0
+                if accuracy > best[0] + 1e-9:
+                    best = (accuracy, weight, specificity, tree)
+        result["category_accuracy"] = best[0]
+        result["category_name_bonus"] = [best[1], best[2]]
+        result["category_tree_weight"] = best[3]
+        log(f"category classifier: dev leaf accuracy {best[0]:.4f} with leaf-name bonus "
+            f"{best[1]} (specificity {best[2]}), tree weight {best[3]}")
+        CategoryClassifier(name_weight=best[1], name_specificity=best[2], tree_weight=best[3]).fit(
+            labelled).to_disk(out / "category")
     if with_brand:
         brand, brand_scores = train_brand(products, train, dev, out / "ner", log=log)
         brand.to_disk(out / "brand")

@@ -57,3 +57,66 @@ def test_decide_and_thresholds():
     assert decide(("kreg", 0.95), ("xyz", 0.85), th, aliases) == ("kreg", "span")
     best, f1 = choose_thresholds([None, ("a", 0.95)], [("b", 0.7), ("c", 0.2)], ["b", "a"], {})
     assert f1 == 1.0 and best["absent"] <= 0.7
+
+
+def test_title_prefixes_stop_at_separators():
+    from nlp.brand import title_prefixes
+
+    title = "Cal Hawk Tools CZCW45B Metal Cut-Off Wheel, 4-1/2."
+    assert [title[s:e] for s, e in title_prefixes(title)] == [
+        "Cal", "Cal Hawk", "Cal Hawk Tools", "Cal Hawk Tools CZCW45B"]
+    title = "Swann Morton : Scalpel Handle No 3."
+    assert [title[s:e] for s, e in title_prefixes(title)] == ["Swann", "Swann Morton"]
+    assert title_prefixes("") == []
+
+
+def _synthetic_catalogue():
+    """Unseen made-up brands leading their titles, and unbranded titles that open with
+    everyday words the descriptions also write in lowercase."""
+    syllables = ["qor", "vik", "bel", "mar", "tan", "viq", "zor", "lux", "pem", "dra"]
+    types = ["Clamp", "Hinge", "Bracket", "Valve"]
+    products = []
+    for i in range(40):
+        brand = (syllables[i % 10] + syllables[(i * 3 + 1) % 10] + syllables[(i * 7 + 2) % 10]).title()
+        products.append(ProductText(f"b{i}", f"{brand} {chr(65 + i % 26)}{100 + i} {types[i % 4]}, Zinc Plated.",
+                                    description="A heavy duty part for general use.", brand=brand))
+    for i in range(40):
+        word = ["Heavy", "Stainless", "Adjustable", "Replacement"][i % 4]
+        products.append(ProductText(f"n{i}", f"{word} {types[i % 4]} Set, {i + 2} Pack.",
+                                    description=f"{word.lower()} parts, heavy duty, stainless "
+                                                f"steel, adjustable replacement.", brand=""))
+    return products
+
+
+def test_ranker_names_an_unseen_title_brand_and_abstains_on_a_common_word(tmp_path):
+    from nlp.brand import BrandRanker, fit_ranker
+    from nlp.training import _ranker_groups
+
+    products = _synthetic_catalogue()
+    kb = KnowledgeBase.from_products([])  # every brand is unseen
+    _, clf = fitted()
+    lower_df = BrandRanker.word_counts(t for p in products for t in (p.title, p.description))
+    groups = _ranker_groups(build_pipeline(kb), clf, products, kb, lower_df)
+    assert sum(any(c["key"] == g for c in cands) for cands, g in groups if g) == 40
+    ranker, f1 = fit_ranker(groups, lower_df)
+    assert f1 > 0.9 and 0 < ranker.threshold < 1
+    clf.ranker = ranker
+    clf.to_disk(tmp_path / "brand")
+    pipe = build_pipeline(kb, ner_model_dir=tmp_path)
+    new = ProductText("new", "Velmoraq V220 Bracket, Zinc Plated.")
+    plain = ProductText("plain", "Stainless Hinge Set, 9 Pack.")
+    res_new, res_plain = extract(pipe, [new, plain], use_structured=False)
+    (brand,) = [f for f in res_new.facts if f.relation == "HAS_BRAND"]
+    assert brand.object_key == "velmoraq" and brand.text == "Velmoraq" == new.title[brand.start:brand.end]
+    assert brand.extractor == "brand-ranker" and 0 < brand.confidence <= 1
+    assert not [f for f in res_plain.facts if f.relation == "HAS_BRAND"]
+
+
+def test_a_ranker_from_another_feature_set_falls_back_to_the_rule(tmp_path):
+    import json
+
+    _, clf = fitted()
+    clf.to_disk(tmp_path)
+    (tmp_path / "ranker.json").write_text(json.dumps({"features": ["bias"], "weights": [0.0],
+                                                      "threshold": 0.5}))
+    assert BrandClassifier.from_disk(tmp_path).ranker is None
