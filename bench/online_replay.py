@@ -1,14 +1,21 @@
 """Online evaluation with a known answer: simulated shoppers drive the running server.
 
-    .venv/bin/python bench/online_replay.py [--dataset ../shared/datasets/amazon-scientific] [--preset fast]
-        [--params JSON] [--users N] [--aa-runs 100] [--baseline-checkout /work/main] [--port 8200]
+    .venv/bin/python bench/online_replay.py [--dataset ../shared/datasets/amazon-scientific] [--preset best]
+        [--params '{}'] [--ingest | --no-ingest] [--users N] [--aa-runs 100] [--baseline-checkout DIR] [--port 8200]
+        [--keep DIR [--reuse [--latency-only]]]
+
+The defaults are the product's: the default preset (``recommender.presets.DEFAULT_PRESET``, ``best``)
+unmodified, after ingestion. The reduced run of 2026-12-01 was
+``--preset fast --no-ingest --params '{"components": ["popularity", "itemcf_recent", "usercf", "ease"],
+"fusion": ["itemcf_recent", "usercf", "ease"], "cold_blend": null, "threads": 1}'``.
 
 1. A fresh ``KMS_DATA_DIR`` (SQLite, eager tasks, local graph server: the zero-setup defaults, as
    ``bench/product_path.py``): the dataset imported **without each user's last interaction** (the
    held-out test target), then ``manage.py train`` twice: the preset (``--preset``, default
-   ``fast``, with ``--params`` overrides; it is activated) and a popularity-only version
-   (``--no-activate``). Ingestion is skipped unless ``--ingest`` (the default params drop the
-   components that need extracted knowledge).
+   ``best``, with ``--params`` overrides, default none; it is activated) and a popularity-only version
+   (``--no-activate``). Ingestion (extraction into the graph store, which entity-CF, the KG models
+   and the cold-start blend read) runs first unless ``--no-ingest`` (then only the events are pushed
+   into the graph store).
 2. gunicorn on ``--port`` with 2 workers; an experiment ``POST /api/v1/experiments`` with control =
    the active version and the other as ``variant-1``, 50/50, primary metric CTR@10.
 3. Each simulated user (seeded order; ``--users`` of them) asks ``GET /users/{id}/recommendations?k=10``
@@ -32,7 +39,8 @@
 6. Latency: a sequential single-client loop of ``GET recommendations`` against this branch's server
    (impressions recorded, no experiment; and with the experiment running) and, with
    ``--baseline-checkout DIR``, against a server started from that checkout on the same data
-   (before the change). Not ``bench/api_load.py`` (being rewritten elsewhere): a simple loop.
+   (before the change). A simple loop, a quick check; the serving p99 bar (before/after with
+   impressions recorded) is measured with ``bench/api_load.py`` (bench/RESULTS.md).
 
 Writes bench/results/online_replay.json.
 """
@@ -60,6 +68,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from product_path import PY, Shop, by_user, log, source_records, write_jsonl  # noqa: E402
 
 from recommender.online import sequential_test  # noqa: E402
+from recommender.presets import DEFAULT_PRESET  # noqa: E402
 
 K = 10
 ETA = 1.0
@@ -69,8 +78,6 @@ P_REFRESH, P_WITH_ID = 0.2, 0.5
 LATENCY_HOW = ("sequential single client, GET /users/{id}/recommendations?k=10 of random simulated users, gunicorn "
                "2 workers each; before (--baseline-checkout) and after served side by side on the same data and "
                "measured in alternating rounds; not bench/api_load.py")
-DEFAULT_PARAMS = {"components": ["popularity", "itemcf_recent", "usercf", "ease"],
-                  "fusion": ["itemcf_recent", "usercf", "ease"], "cold_blend": None, "threads": 1}
 POPULARITY = {"components": ["popularity"], "fusion": ["popularity"], "cold_blend": None, "threads": 1}
 
 
@@ -220,9 +227,10 @@ def django_json(shop: Shop, code: str) -> object:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "datasets" / "amazon-scientific"))
-    ap.add_argument("--preset", default="fast")
-    ap.add_argument("--params", default=json.dumps(DEFAULT_PARAMS), help="TrainConfig overrides of the preset")
-    ap.add_argument("--ingest", action="store_true", help="run ingestion (needed by entitycf / cold_blend)")
+    ap.add_argument("--preset", default=DEFAULT_PRESET, help="the trained version's preset (default: the product's)")
+    ap.add_argument("--params", default="{}", help="TrainConfig overrides of the preset (default: none)")
+    ap.add_argument("--ingest", action=argparse.BooleanOptionalAction, default=True,
+                    help="run ingestion first (default; entitycf, the KG models and cold_blend read its facts)")
     ap.add_argument("--users", type=int, default=0, help="simulated users (0: every user with a held-out target)")
     ap.add_argument("--aa-runs", type=int, default=100)
     ap.add_argument("--clients", type=int, default=4)
