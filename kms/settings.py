@@ -12,7 +12,7 @@ import dj_database_url
 BASE_DIR = Path(__file__).resolve().parent.parent
 # torch's OpenMP threads busy-wait between parallel regions; where the cores are shared (web
 # workers, ingestion, another job) that spinning made training 5-20x slower (bench/RESULTS.md,
-# "OpenMP wait policy"). Settings load before anything imports torch; an operator's value wins.
+# "OpenMP spinning"; bench/propagation.py). Settings load before anything imports torch; an operator's value wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 DATA_DIR = Path(os.environ.get("KMS_DATA_DIR", BASE_DIR / "data"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)

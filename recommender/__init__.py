@@ -8,5 +8,6 @@
 """
 import os
 
-# See kms/__init__.py: OpenMP threads that sleep instead of spinning when they wait (before torch loads).
+# As kms/settings.py does for Django processes: OpenMP threads sleep instead of spinning while they wait
+# (set before torch loads; an operator's value wins).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -98,8 +98,8 @@ class SymmetricLGConv(LGConv):
 class RelationGraph:
     """Every relation block of :func:`graph_blocks` in one CSR matrix, each nonzero tagged with its
     relation, so the knowledge-aware layer is one sparse product per layer instead of one per
-    relation (13x less time per step with ten relations, measured by bench/propagation.py's author
-    in bench/RESULTS.md). ``rows`` is each nonzero's row (for the relation weights' gradient)."""
+    relation (bench/propagation.py times both). ``rows`` is each nonzero's row (for the relation
+    weights' gradient)."""
 
     crow: torch.Tensor
     col: torch.Tensor
@@ -118,9 +118,8 @@ class RelationGraph:
         order = np.lexsort((cols, rows))  # CSR order; a pair in two relations stays two entries
         rows, cols, base, rel = rows[order], cols[order], base[order], rel[order]
         n = blocks[0].shape[0]
-        crow = np.zeros(n + 1, dtype=np.int64)
-        np.add.at(crow, rows + 1, 1)
-        return cls(torch.as_tensor(np.cumsum(crow)), torch.as_tensor(cols), torch.as_tensor(base),
+        crow = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int64)
+        return cls(torch.as_tensor(crow), torch.as_tensor(cols), torch.as_tensor(base),
                    torch.as_tensor(rel), torch.as_tensor(rows), n)
 
     def to(self, device) -> "RelationGraph":
@@ -141,8 +140,8 @@ class _WeightedRelationSpMM(torch.autograd.Function):
     CHUNK = 1 << 16  # nonzeros per gather in the weights' gradient (memory: CHUNK × dim floats)
 
     @staticmethod
-    def forward(ctx, graph: RelationGraph, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        adj = graph.matrix(weights.detach())
+    def forward(ctx, graph: RelationGraph, adj: torch.Tensor, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``adj``: ``graph.matrix(weights)``, built once per forward pass and shared by its layers."""
         ctx.graph, ctx.adj, ctx.n_rel = graph, adj, len(weights)
         ctx.save_for_backward(x)
         return torch.sparse.mm(adj, x)
@@ -151,15 +150,15 @@ class _WeightedRelationSpMM(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (x,) = ctx.saved_tensors
         g = ctx.graph
-        grad_x = torch.sparse.mm(ctx.adj, grad) if ctx.needs_input_grad[2] else None
+        grad_x = torch.sparse.mm(ctx.adj, grad) if ctx.needs_input_grad[3] else None
         grad_w = None
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[2]:
             grad_w = torch.zeros(ctx.n_rel, dtype=grad.dtype, device=grad.device)
             for s in range(0, len(g.rows), _WeightedRelationSpMM.CHUNK):
                 sl = slice(s, s + _WeightedRelationSpMM.CHUNK)
                 per_nnz = g.base[sl] * (grad[g.rows[sl]] * x[g.col[sl]]).sum(1)
                 grad_w.index_add_(0, g.rel[sl], per_nnz)
-        return None, grad_w, grad_x
+        return None, None, grad_w, grad_x
 
 
 class GraphEncoder(nn.Module):
@@ -183,10 +182,11 @@ class GraphEncoder(nn.Module):
             x = x * node_mask[:, None]
         out = [x]
         w = self.relation_weights()
+        relations = blocks[1].matrix(w.detach()) if len(blocks) > 1 else None
         for _ in range(self.layers):
             h = self.conv(x, blocks[0])  # user-item block: PyG's LGConv
-            if len(blocks) > 1:  # every relation block at once, each weighted by its learned w_r
-                h = h + _WeightedRelationSpMM.apply(blocks[1], w, x)
+            if relations is not None:  # every relation block at once, each weighted by its learned w_r
+                h = h + _WeightedRelationSpMM.apply(blocks[1], relations, w, x)
             x = h
             out.append(x)
         return torch.stack(out).mean(0)
