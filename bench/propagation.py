@@ -6,7 +6,9 @@ models use, under OpenMP's ACTIVE (spinning) and PASSIVE (sleeping) wait policie
 Each (policy, threads) pair runs in its own process (the policy is read when torch loads). A step is
 the forward ``A @ x`` and backward pass of ``(y * y).sum()`` for a random symmetric sparse ``A`` (the
 size of Amazon-Scientific's user-item-entity graph by default) and a 64-wide ``x``. Prints ms per step
-and writes bench/results/propagation.json. Run it on a quiet machine and beside other work: the
+and writes bench/results/propagation.json. It also times the knowledge-aware layer over the same
+nonzeros split into 10 relation blocks: one product per block, and the one weighted product the
+encoder uses. Run it on a quiet machine and beside other work: the
 policy's effect is on shared cores.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RELATIONS = 10
 
 
 def child(nodes: int, edges: int, steps: int, threads: int) -> dict:
@@ -29,7 +32,7 @@ def child(nodes: int, edges: int, steps: int, threads: int) -> dict:
     from torch_geometric.nn import LGConv
 
     sys.path.insert(0, str(ROOT))
-    from recommender.lightgcn import SymmetricLGConv, to_torch_csr
+    from recommender.lightgcn import RelationGraph, SymmetricLGConv, _WeightedRelationSpMM, to_torch_csr
 
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
@@ -37,13 +40,31 @@ def child(nodes: int, edges: int, steps: int, threads: int) -> dict:
                       shape=(nodes, nodes))
     adj = to_torch_csr((a + a.T).tocsr())
     x = torch.randn(nodes, 64, requires_grad=True)
+    # The knowledge-aware layer: the same nonzeros split into RELATIONS symmetric blocks, one product
+    # per block (the encoder before) vs one weighted product over a RelationGraph (the encoder now).
+    per = edges // RELATIONS
+    parts = []
+    for _ in range(RELATIONS):
+        b = sp.coo_matrix((np.ones(per, np.float32), (rng.integers(0, nodes, per), rng.integers(0, nodes, per))),
+                          shape=(nodes, nodes))
+        parts.append((b + b.T).tocsr())
+    rel_blocks = [to_torch_csr(b) for b in parts]
+    graph = RelationGraph.from_blocks(parts)
+    w = torch.ones(RELATIONS, requires_grad=True)
+    sym = SymmetricLGConv(normalize=False)
+    steps_by_name = {
+        "lgconv": lambda: LGConv(normalize=False)(x, adj),
+        "symmetric": lambda: sym(x, adj),
+        f"relations_{RELATIONS}_one_product_each": lambda: sum(w[r] * sym(x, b) for r, b in enumerate(rel_blocks)),
+        f"relations_{RELATIONS}_fused": lambda: _WeightedRelationSpMM.apply(graph, graph.matrix(w.detach()), w, x),
+    }
     out = {}
-    for name, conv in (("lgconv", LGConv(normalize=False)), ("symmetric", SymmetricLGConv(normalize=False))):
+    for name, step in steps_by_name.items():
         for _ in range(2):
-            conv(x, adj).pow(2).sum().backward()
+            step().pow(2).sum().backward()
         t = time.perf_counter()
         for _ in range(steps):
-            conv(x, adj).pow(2).sum().backward()
+            step().pow(2).sum().backward()
         out[name] = round((time.perf_counter() - t) / steps * 1000, 2)
     return out
 
