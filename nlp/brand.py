@@ -233,6 +233,12 @@ def decide(span: Optional[tuple[str, float]], pred: Optional[tuple[str, float]],
     return span[0], source
 
 
+def _f1(tp: int, n_pred: int, n_gold: int) -> float:
+    prec = tp / n_pred if n_pred else 0.0
+    rec = tp / n_gold if n_gold else 0.0
+    return 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+
+
 def choose_thresholds(spans: list, preds: list, golds: list,
                       aliases: dict[str, list]) -> tuple[dict[str, float], float]:
     """Grid search of the decision thresholds for brand F1 on a dev part; (best, f1)."""
@@ -246,10 +252,7 @@ def choose_thresholds(spans: list, preds: list, golds: list,
                           "weak_span": weak_span}
                     out = [decide(s, p, th, aliases) for s, p in zip(spans, preds)]
                     tp = sum(o is not None and o[0] == g for o, g in zip(out, golds))
-                    n_pred = sum(o is not None for o in out)
-                    prec = tp / n_pred if n_pred else 0.0
-                    rec = tp / n_gold if n_gold else 0.0
-                    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+                    f1 = _f1(tp, sum(o is not None for o in out), n_gold)
                     if f1 > best[0] + 1e-9:
                         best = (f1, th)
     return best[1], best[0]
@@ -563,10 +566,7 @@ def threshold_for_f1(tops: list[tuple[float, bool]], n_gold: int) -> tuple[float
     best = (0.5, -1.0)
     for t in np.arange(0.05, 0.96, 0.025):
         picked = [ok for s, ok in tops if s >= t]
-        tp = sum(picked)
-        prec = tp / len(picked) if picked else 0.0
-        rec = tp / n_gold if n_gold else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        f1 = _f1(sum(picked), len(picked), n_gold)
         if f1 > best[1] + 1e-9:
             best = (round(float(t), 3), f1)
     return best
