@@ -151,6 +151,9 @@ KMS_SERVING_REDIS_URL = os.environ.get(
 # served are buffered per process and written in batches at least this often.
 KMS_ATTRIBUTION_WINDOW_HOURS = float(os.environ.get("KMS_ATTRIBUTION_WINDOW_HOURS", "24"))
 KMS_IMPRESSIONS_FLUSH_SECONDS = float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))
+# Off: responses keep their recommendation_id and positions, but no list is stored (no attribution,
+# no experiment metrics); for shops that do not evaluate online, and for measuring the recording's cost.
+KMS_RECORD_IMPRESSIONS = env_bool("KMS_RECORD_IMPRESSIONS", True)
 # Threads per gunicorn worker (gunicorn.conf.py reads it from here).
 GUNICORN_THREADS = int(os.environ.get("GUNICORN_THREADS", "4"))
 

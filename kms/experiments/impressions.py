@@ -2,15 +2,19 @@
 
 ``record(...)`` gives a response its ``recommendation_id`` and each item its ``position`` and
 appends one compact row to this process's bounded buffer: no database write, no network call on
-the request. A daemon thread writes the buffer in one ``bulk_create`` every
-``KMS_IMPRESSIONS_FLUSH_SECONDS`` (or at once when ``FLUSH_SIZE`` rows wait), then attributes the
-feedback that was waiting for those lists. The same code runs with and without a broker (each web
+the request. A daemon thread writes the buffer every ``KMS_IMPRESSIONS_FLUSH_SECONDS`` (or at once
+when ``FLUSH_SIZE`` rows wait) as one multi-row ``INSERT … ON CONFLICT DO NOTHING`` per chunk,
+then attributes the feedback that was waiting for those lists. The insert is plain SQL, not
+``bulk_create``: the thread shares the web worker's GIL with the request threads, and building
+model objects cost 5x the CPU (about 125 µs a list, against 25 µs). ``KMS_RECORD_IMPRESSIONS=0``
+turns the recording off (responses keep their ids and positions; nothing is stored or attributed). The same code runs with and without a broker (each web
 process flushes its own buffer). At exit the buffer is flushed; a killed process loses at most the
 last interval's lists (their clicks are then attributed by the window, or not at all).
 """
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import secrets
 import threading
@@ -99,11 +103,8 @@ class ImpressionBuffer:
                 attribute_pending()  # events waiting for the window rule settle without new lists too
                 return 0
             try:
-                Impression.objects.bulk_create(
-                    [Impression(recommendation_id=rid, user=user, surface=surface, model_version=version,
-                                experiment_id=experiment, arm=arm, items=items, created_at=created)
-                     for rid, user, surface, version, experiment, arm, items, created in rows],
-                    batch_size=1000, ignore_conflicts=True)
+                for start in range(0, len(rows), INSERT_CHUNK):
+                    insert_rows(rows[start:start + INSERT_CHUNK])
             except Exception:
                 with self.lock:
                     self.rows[:0] = rows
@@ -117,6 +118,31 @@ class ImpressionBuffer:
             self.rows, self.dropped, self.active = [], 0, 0.0
             self.thread = None
         self.wake.set()
+
+
+INSERT_CHUNK = 500  # rows per INSERT: 4,000 parameters, inside every backend's limit
+COLUMNS = ("recommendation_id", "user", "surface", "model_version", "experiment_id", "arm", "items", "created_at")
+
+
+def insert_rows(rows: list[tuple]) -> None:
+    """One ``INSERT … VALUES (…), (…) ON CONFLICT (recommendation_id) DO NOTHING`` of buffered rows
+    (PostgreSQL and SQLite alike; a retried chunk that had reached the database adds nothing)."""
+    from django.db import connection
+
+    from .models import Impression
+
+    q = connection.ops.quote_name
+    columns = [Impression._meta.get_field(name).column for name in COLUMNS]
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (f"INSERT INTO {q(Impression._meta.db_table)} ({', '.join(q(c) for c in columns)}) VALUES "
+           + ", ".join([placeholder] * len(rows)) + f" ON CONFLICT ({q(columns[0])}) DO NOTHING")
+    ops = connection.ops
+    params: list = []
+    for rid, user, surface, version, experiment, arm, items, created in rows:
+        params += [rid, user, surface, version, experiment, arm, json.dumps(items),
+                   ops.adapt_datetimefield_value(created)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 buffer = ImpressionBuffer()
@@ -145,6 +171,7 @@ def record(response: dict, surface: str, user: str | None, model_version: int | 
     response["recommendation_id"] = rid
     if experiment_id is not None:
         response["experiment"] = {"id": experiment_id, "arm": arm}
-    buffer.add((rid, user or "", surface, model_version, experiment_id, arm,
-                [item["product"] for item in items], now or timezone.now()))
+    if settings.KMS_RECORD_IMPRESSIONS:
+        buffer.add((rid, user or "", surface, model_version, experiment_id, arm,
+                    [item["product"] for item in items], now or timezone.now()))
     return response

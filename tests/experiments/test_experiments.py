@@ -202,3 +202,31 @@ def test_command_and_portal(two_versions, client, django_user_model):
     assert r.status_code == 302
     assert Experiment.objects.get(name="from-portal").state == "running"
     call_command("experiment", "stop", str(Experiment.objects.get(name="from-portal").pk))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_buffered_lists_are_written_whole_once_and_not_when_recording_is_off(settings):
+    """The flush's plain-SQL insert stores every column as the ORM reads it back (items in order,
+    an aware timestamp), a chunk written twice adds nothing, and KMS_RECORD_IMPRESSIONS=0 stores nothing."""
+    from kms.experiments import impressions
+    from kms.experiments.models import Impression
+
+    impressions.buffer.clear()
+    when = timezone.now() - timedelta(minutes=3)
+    rows = [(f"{n:032x}", f"u{n}", "recommendations", 7 if n % 2 else None, None, "", [f"p{n}", "p0", "é"], when)
+            for n in range(impressions.INSERT_CHUNK + 3)]  # more than one chunk
+    for row in rows:
+        impressions.buffer.add(row)
+    impressions.buffer.flush()  # the flusher thread may have taken the first 500 (FLUSH_SIZE) itself
+    assert impressions.buffer.rows == [] and Impression.objects.count() == len(rows)
+    impressions.insert_rows(rows[:5])  # a retried chunk whose rows had reached the database
+    assert Impression.objects.count() == len(rows)
+    stored = Impression.objects.get(recommendation_id=f"{1:032x}")
+    assert (stored.user, stored.surface, stored.model_version, stored.items, stored.created_at) == (
+        "u1", "recommendations", 7, ["p1", "p0", "é"], when)
+    assert Impression.objects.get(recommendation_id=f"{2:032x}").model_version is None
+
+    settings.KMS_RECORD_IMPRESSIONS = False
+    body = impressions.record({"items": [{"product": "a"}, {"product": "b"}]}, "search", "u9", None)
+    assert len(body["recommendation_id"]) == 32 and [i["position"] for i in body["items"]] == [1, 2]
+    assert impressions.buffer.rows == []
