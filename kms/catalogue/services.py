@@ -13,7 +13,7 @@ from recommender.data import amazon_products
 
 from kms.recs.serving_cache import serving_cache
 
-from .api.serializers import MAX_DESCRIPTION, MAX_EXTERNAL_ID, MAX_TITLE, ProductWrite  # noqa: F401
+from .api.serializers import MAX_DESCRIPTION, MAX_EXTERNAL_ID, MAX_TITLE, ProductWrite  # noqa: F401  (the limits, re-exported)
 from .models import Product, content_hash
 
 class ProductValidationError(ValueError):

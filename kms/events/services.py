@@ -18,7 +18,6 @@ from .api.serializers import EVENT_ID_MAX, ID_MAX, EventWrite  # noqa: F401  (th
 from .models import Interaction, ShopUser
 
 log = logging.getLogger(__name__)
-EVENT_TYPES = {t.value for t in Interaction.Type}
 # Sent inside the transaction that stored new events, with ``events``: a list of (interaction id,
 # type, value, recommendation_id or None, timestamp); kms.experiments attributes clicks/carts/purchases from it.
 events_stored = Signal()
