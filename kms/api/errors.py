@@ -12,6 +12,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
+from .serializers import ErrorResponse
+
 log = logging.getLogger(__name__)
 
 
@@ -58,14 +60,19 @@ def exception_handler(exc, context):
         message = "; ".join(f"{k}: {v[0]}" for k, v in list(fields.items())[:3]) or "invalid request"
     if isinstance(exc, exceptions.ParseError) and not fields:
         fields = {"body": [message]}
-    response.data = {"error": {"code": _code(exc), "message": message, "fields": fields}}
+    response.data = error_body(_code(exc), message, fields)
     return response
 
 
 def error_response(message: str, fields: dict | None = None, code: str = "invalid",
                    status_code: int = status.HTTP_400_BAD_REQUEST) -> Response:
     fields = {k: (v if isinstance(v, list) else [v]) for k, v in (fields or {}).items()}
-    return Response({"error": {"code": code, "message": message, "fields": fields}}, status=status_code)
+    return Response(error_body(code, message, fields), status=status_code)
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]]) -> dict:
+    """The one error shape, rendered by its serializer (the schema's ``ErrorResponse``)."""
+    return ErrorResponse({"error": {"code": code, "message": message, "fields": fields}}).data
 
 
 class NotFound(exceptions.NotFound):

@@ -13,12 +13,8 @@ from recommender.data import amazon_products
 
 from kms.recs.serving_cache import serving_cache
 
+from .api.serializers import MAX_DESCRIPTION, MAX_EXTERNAL_ID, MAX_TITLE, ProductWrite  # noqa: F401  (the limits, re-exported)
 from .models import Product, content_hash
-
-MAX_TITLE = 2_000
-MAX_DESCRIPTION = 100_000
-MAX_EXTERNAL_ID = 128
-
 
 class ProductValidationError(ValueError):
     def __init__(self, errors: dict[str, str]):
@@ -42,57 +38,13 @@ class UpsertResult:
                 "unchanged": len(self.unchanged), "errors": self.errors}
 
 
-def _text(value, name: str, errors: dict, required: bool = False, max_len: int = MAX_TITLE) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors[name] = f"must be a string, got {type(value).__name__}"
-        return ""
-    if "\x00" in value:
-        errors[name] = "contains NUL bytes"
-        return ""
-    value = value.strip()
-    if required and not value:
-        errors[name] = "is required"
-    elif len(value) > max_len:
-        errors[name] = f"is longer than {max_len} characters"
-    return value
-
-
 def clean_product(record) -> dict:
-    """A validated product dict from an API/JSONL/CSV record; raises ProductValidationError."""
-    if not isinstance(record, dict):
-        raise ProductValidationError({"non_field_errors": "each product must be a JSON object"})
-    errors: dict[str, str] = {}
-    raw_id = record.get("external_id", record.get("id"))
-    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
-        raw_id = str(raw_id)
-    external_id = _text(raw_id, "external_id", errors, required=True, max_len=MAX_EXTERNAL_ID)
-    title = _text(record.get("title"), "title", errors, required=True)
-    description = _text(record.get("description"), "description", errors, max_len=MAX_DESCRIPTION)
-    brand = _text(record.get("brand"), "brand", errors, max_len=255)
-    categories = record.get("category_path", record.get("categories", []))
-    if isinstance(categories, str):
-        categories = [c.strip() for c in categories.split(",") if c.strip()]
-    if not isinstance(categories, list) or not all(isinstance(c, str) and len(c) <= 255 for c in categories):
-        errors["category_path"] = "must be a list of strings (or a comma-separated string)"
-        categories = []
-    if any("\x00" in c for c in categories):
-        errors["category_path"] = "contains NUL bytes"
-    attributes = record.get("attributes") or {}
-    if not isinstance(attributes, dict):
-        errors["attributes"] = "must be an object"
-        attributes = {}
-    else:
-        encoded = json.dumps(attributes, default=str)
-        if len(encoded) > 20_000:
-            errors["attributes"] = "is larger than 20000 bytes"
-        elif "\\u0000" in encoded:
-            errors["attributes"] = "contains NUL bytes"
+    """A validated product dict from an API/JSONL/CSV record; raises ProductValidationError
+    (``errors``: field -> message). The rules are ``ProductWrite``'s, the API body's."""
+    product, errors = ProductWrite.clean(record)
     if errors:
         raise ProductValidationError(errors)
-    return {"external_id": external_id, "title": title, "description": description, "brand": brand,
-            "category_path": categories[:20], "attributes": attributes}
+    return product
 
 
 def upsert_products(records: Iterable) -> UpsertResult:

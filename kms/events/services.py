@@ -4,26 +4,20 @@
 caller's to start (``kms.events.tasks.deliver_to_graph``): only entry points and tasks enqueue."""
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone as dt_timezone
 
 from django.db import transaction
 from django.dispatch import Signal
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from kms.catalogue.models import Product
 from kms.recs.serving_cache import serving_cache
 
+from .api.serializers import EVENT_ID_MAX, ID_MAX, EventWrite  # noqa: F401  (the limits, re-exported)
 from .models import Interaction, ShopUser
 
 log = logging.getLogger(__name__)
-EVENT_TYPES = {t.value for t in Interaction.Type}
-ID_MAX = 128  # user and product ids (ShopUser.external_id, Product.external_id)
-EVENT_ID_MAX = Interaction._meta.get_field("event_id").max_length  # 64: longer ids are refused, never cut
 # Sent inside the transaction that stored new events, with ``events``: a list of (interaction id,
 # type, value, recommendation_id or None, timestamp); kms.experiments attributes clicks/carts/purchases from it.
 events_stored = Signal()
@@ -40,70 +34,9 @@ class EventsResult:
         return {"created": self.created, "duplicates": self.duplicates, "errors": self.errors}
 
 
-def _timestamp(value) -> datetime | None:
-    if value is None:
-        return timezone.now()
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        try:
-            return datetime.fromtimestamp(float(value), tz=dt_timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        try:
-            parsed = parse_datetime(value)
-        except ValueError:
-            return None
-        if parsed is not None and timezone.is_naive(parsed):
-            parsed = timezone.make_aware(parsed, dt_timezone.utc)
-        return parsed
-    return None
-
-
-def _id(value, max_length: int = ID_MAX) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if isinstance(value, str) and 0 < len(value.strip()) <= max_length and "\x00" not in value:
-        return value.strip()
-    return None
-
-
 def clean_event(record) -> tuple[dict | None, dict]:
-    if not isinstance(record, dict):
-        return None, {"non_field_errors": "each event must be a JSON object"}
-    errors = {}
-    user = _id(record.get("user", record.get("user_id")))
-    product = _id(record.get("product", record.get("item", record.get("product_id"))))
-    etype = record.get("type", "view")
-    ts = _timestamp(record.get("timestamp"))
-    value = record.get("value", 1.0)
-    if user is None:
-        errors["user"] = f"is required (string id, ≤{ID_MAX} characters)"
-    if product is None:
-        errors["product"] = f"is required (string id, ≤{ID_MAX} characters)"
-    if not isinstance(etype, str) or etype not in EVENT_TYPES:
-        errors["type"] = f"must be one of {sorted(EVENT_TYPES)}"
-    if ts is None:
-        errors["timestamp"] = "must be an ISO 8601 datetime or a Unix time"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e6:
-        errors["value"] = "must be a finite number"
-    event_id = record.get("event_id")
-    if event_id is not None:
-        event_id = _id(event_id, EVENT_ID_MAX)
-        if event_id is None:
-            errors["event_id"] = f"must be a string id, ≤{EVENT_ID_MAX} characters"
-    recommendation_id = record.get("recommendation_id")
-    if recommendation_id is not None:
-        recommendation_id = _id(recommendation_id, EVENT_ID_MAX)
-        if recommendation_id is None:
-            errors["recommendation_id"] = f"must be a string id, ≤{EVENT_ID_MAX} characters"
-    if errors:
-        return None, errors
-    if event_id is None:
-        event_id = hashlib.sha1(f"{user}|{product}|{etype}|{ts.isoformat()}".encode()).hexdigest()
-    return {"event_id": event_id, "user": user, "product": product, "type": etype,
-            "value": float(value), "timestamp": ts, "recommendation_id": recommendation_id}, {}
+    """``(event, {})`` or ``(None, {field: message})``: the rules are ``EventWrite``'s, the API body's."""
+    return EventWrite.clean(record)
 
 
 def record_events(records: Iterable) -> EventsResult:

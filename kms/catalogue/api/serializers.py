@@ -1,7 +1,14 @@
-"""Product request and response shapes (also the OpenAPI schema)."""
+"""Product request and response shapes (also the OpenAPI schema). ``ProductWrite`` holds the rules
+of a product record for every way in: the REST bodies, and through
+``kms.catalogue.services.clean_product`` the JSONL/CSV imports and the management commands."""
 from rest_framework import serializers
 
+from kms.api.records import AttributesField, CategoryPathField, RecordSerializer, TextField
 from kms.catalogue.models import Product
+
+MAX_TITLE = 2_000
+MAX_DESCRIPTION = 100_000
+MAX_EXTERNAL_ID = Product._meta.get_field("external_id").max_length  # 128
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -12,15 +19,21 @@ class ProductSerializer(serializers.ModelSerializer):
         read_only_fields = ["content_hash", "created_at", "updated_at"]
 
 
-class ProductWrite(serializers.Serializer):
-    """Documentation of a product body; validation is ``kms.catalogue.services.clean_product``."""
+class ProductWrite(RecordSerializer):
+    """A product record. Strings are stripped, absent or null text is empty; also taken: ``id`` for
+    ``external_id`` (an integer as its digits), ``categories`` for ``category_path``."""
 
-    external_id = serializers.CharField(max_length=128)
-    title = serializers.CharField(max_length=2000)
-    description = serializers.CharField(required=False, allow_blank=True)
-    brand = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    category_path = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
-    attributes = serializers.DictField(required=False)
+    default_error_messages = {"invalid": "each product must be a JSON object",
+                              "null": "each product must be a JSON object"}
+
+    external_id = TextField(required=True, max_length=MAX_EXTERNAL_ID, aliases=("id",), ints=True)
+    title = TextField(required=True, max_length=MAX_TITLE)
+    description = TextField(required=False, max_length=MAX_DESCRIPTION)
+    brand = TextField(required=False, max_length=255)
+    category_path = CategoryPathField(required=False, aliases=("categories",),
+                                      help_text="category names from the root; or one comma-separated string; "
+                                                "the first 20 are kept")
+    attributes = AttributesField(required=False, max_bytes=20_000, help_text="at most 20,000 bytes as JSON")
 
 
 class ProductFilter(serializers.Serializer):

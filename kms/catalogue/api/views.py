@@ -49,7 +49,7 @@ class ProductList(ApiListView):
         result, job = _upsert_and_ingest(records)
         if not result.changed and not result.unchanged and result.errors:
             return error_response("no valid product", bulk_error_fields(result.errors))
-        return Response(result.as_dict() | {"ingestion_job": job.pk if job else None},
+        return Response(api.UpsertResponse(result.as_dict() | {"ingestion_job": job.pk if job else None}).data,
                         status=status.HTTP_202_ACCEPTED)
 
 
@@ -72,13 +72,11 @@ class ProductDetail(ApiView):
             record = {"title": current.title, "description": current.description, "brand": current.brand,
                       "category_path": current.category_path, "attributes": current.attributes} | record
         record["external_id"] = product_id
-        try:
-            services.clean_product(record)
-        except services.ProductValidationError as exc:
-            raise exceptions.ValidationError({k: [v] for k, v in exc.errors.items()})
-        _, job = _upsert_and_ingest([record])
-        return Response({"product": api.ProductSerializer(_product(product_id)).data,
-                         "ingestion_job": job.pk if job else None})
+        body = api.ProductWrite(data=record)
+        body.is_valid(raise_exception=True)
+        _, job = _upsert_and_ingest([body.validated_data])
+        return Response(api.ProductChangeResponse(
+            {"product": _product(product_id), "ingestion_job": job.pk if job else None}).data)
 
     @extend_schema(request=api.ProductWrite, responses=api.ProductChangeResponse)
     def put(self, request, product_id: str):

@@ -88,7 +88,7 @@ class UserEvents(ApiView):
         _user(user_id)
         deleted = services.delete_user_events(user_id)
         deliver_outbox_after_commit()
-        return Response({"deleted": deleted})
+        return Response(api.DeletedResponse({"deleted": deleted}).data)
 
 
 class EventList(ApiView):
@@ -100,4 +100,4 @@ class EventList(ApiView):
         deliver_to_graph(result.interaction_ids)
         if not result.created and not result.duplicates and result.errors:
             return error_response("no valid event", bulk_error_fields(result.errors))
-        return Response(result.as_dict(), status=status.HTTP_202_ACCEPTED)
+        return Response(api.EventsResponse(result.as_dict()).data, status=status.HTTP_202_ACCEPTED)

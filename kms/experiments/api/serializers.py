@@ -1,4 +1,6 @@
 """Experiment request and response shapes (also the OpenAPI schema)."""
+import math
+
 from rest_framework import serializers
 
 from kms.experiments.models import Experiment
@@ -54,7 +56,21 @@ class ExperimentSerializer(serializers.Serializer):
     arms = ArmSerializer(many=True)
 
 
+def finite(value):
+    """``value`` with every infinite or NaN float as None: JSON has no infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 class ExperimentResults(serializers.Serializer):
+    """Intervals and estimates that no data bound yet (an arm with fewer than two users) are null
+    (they are infinite: JSON cannot carry that)."""
+
     experiment = serializers.IntegerField()
     name = serializers.CharField()
     state = serializers.CharField()
@@ -68,3 +84,6 @@ class ExperimentResults(serializers.Serializer):
     over_time = serializers.DictField(help_text="per arm: [{bucket, impressions, <primary metric>}]")
     bucket = serializers.CharField()
     test = serializers.CharField()
+
+    def to_representation(self, instance):
+        return finite(super().to_representation(instance))

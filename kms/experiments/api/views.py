@@ -43,7 +43,8 @@ class ExperimentList(ApiView):
     @extend_schema(responses=ExperimentSerializer(many=True))
     def get(self, request):
         """Experiments, newest first."""
-        return Response([services.experiment_dict(e) for e in services.recent_experiments()])
+        return Response(ExperimentSerializer([services.experiment_dict(e) for e in services.recent_experiments()],
+                                            many=True).data)
 
     @extend_schema(request=ExperimentWrite, responses={201: ExperimentSerializer, 409: ErrorResponse})
     def post(self, request):
@@ -54,7 +55,7 @@ class ExperimentList(ApiView):
             e = services.start_experiment(**data, user=_user(request), reason=reason, via=_via(request))
         except services.ExperimentError as exc:
             return _conflict(exc)
-        return Response(services.experiment_dict(e), status=status.HTTP_201_CREATED)
+        return Response(ExperimentSerializer(services.experiment_dict(e)).data, status=status.HTTP_201_CREATED)
 
 
 class ExperimentDetail(ApiView):
@@ -62,7 +63,7 @@ class ExperimentDetail(ApiView):
 
     @extend_schema(responses=ExperimentSerializer)
     def get(self, request, experiment_id: int):
-        return Response(services.experiment_dict(_experiment(experiment_id)))
+        return Response(ExperimentSerializer(services.experiment_dict(_experiment(experiment_id))).data)
 
 
 class ExperimentResultsView(ApiView):
@@ -71,7 +72,7 @@ class ExperimentResultsView(ApiView):
     @extend_schema(responses=ExperimentResults)
     def get(self, request, experiment_id: int):
         """Per-arm metrics with 95% intervals, the always-valid test of the primary metric, over time."""
-        return Response(experiment_results(_experiment(experiment_id)))
+        return Response(ExperimentResults(experiment_results(_experiment(experiment_id))).data)
 
 
 class ExperimentAction(ApiView):
@@ -93,7 +94,7 @@ class ExperimentAction(ApiView):
                 e = services.rollback(experiment_id, **kwargs)
         except services.ExperimentError as exc:
             return _conflict(exc)
-        return Response(services.experiment_dict(e))
+        return Response(ExperimentSerializer(services.experiment_dict(e)).data)
 
 
 class StopExperiment(ExperimentAction):

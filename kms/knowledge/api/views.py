@@ -67,7 +67,8 @@ class EntityList(ApiView):
     def get(self, request):
         """Entities whose name or alias is ``name`` (case-insensitive), optionally of one ``type``."""
         q = valid_query(api.EntityQuery, request)
-        return Response([knowledge.entity_dict(e) for e in knowledge.entities_named(q["name"], q.get("type"))])
+        entities = [knowledge.entity_dict(e) for e in knowledge.entities_named(q["name"], q.get("type"))]
+        return Response(api.EntitySerializer(entities, many=True).data)
 
 
 class GraphNode(GraphView):
@@ -77,7 +78,7 @@ class GraphNode(GraphView):
         props = _graph_read(lambda store, uid: store.node(uid), uid=uid)
         if props is None:
             raise NotFound("uid", uid)
-        return Response({"uid": uid, "properties": props})
+        return Response(api.NodeResponse({"uid": uid, "properties": props}).data)
 
 
 class GraphNeighbours(GraphView):
@@ -92,7 +93,7 @@ class GraphNeighbours(GraphView):
             rows = store.neighbours(uid, limit=q["limit"], rel_types=types)
             return [r for r in rows if not str(r["uid"]).startswith(USER_PREFIX)] if self.hides_users() else rows
 
-        return Response({"uid": uid, "neighbours": _graph_read(read, uid=uid)})
+        return Response(api.NeighboursResponse({"uid": uid, "neighbours": _graph_read(read, uid=uid)}).data)
 
 
 class GraphPaths(GraphView):
@@ -110,14 +111,15 @@ class GraphPaths(GraphView):
                 paths = [p for p in paths if not any(str(n["uid"]).startswith(USER_PREFIX) for n in p["nodes"])]
             return paths
 
-        return Response({"src": q["src"], "dst": q["dst"], "paths": _graph_read(read, src=q["src"], dst=q["dst"])})
+        paths = _graph_read(read, src=q["src"], dst=q["dst"])
+        return Response(api.PathsResponse({"src": q["src"], "dst": q["dst"], "paths": paths}).data)
 
 
 # --- ingestion jobs -----------------------------------------------------------------------------
 class IngestionJobs(ApiView):
     @extend_schema(responses=api.JobSerializer(many=True))
     def get(self, request):
-        return Response([knowledge.job_progress(j) for j in knowledge.recent_jobs()])
+        return Response(api.JobSerializer([knowledge.job_progress(j) for j in knowledge.recent_jobs()], many=True).data)
 
     @extend_schema(request=api.IngestRequest, responses={202: api.JobSerializer})
     def post(self, request):
@@ -131,7 +133,7 @@ class IngestionJobs(ApiView):
                 raise exceptions.ValidationError({"products": [f"unknown product ids: {', '.join(missing[:10])}"]})
         job = start_ingestion(pks, force=data["force"])
         job.refresh_from_db()
-        return Response(knowledge.job_progress(job), status=status.HTTP_202_ACCEPTED)
+        return Response(api.JobSerializer(knowledge.job_progress(job)).data, status=status.HTTP_202_ACCEPTED)
 
 
 class IngestionJobDetail(ApiView):
@@ -140,4 +142,4 @@ class IngestionJobDetail(ApiView):
         job = knowledge.find_job(job_id)
         if job is None:
             raise NotFound("job_id", job_id)
-        return Response(knowledge.job_progress(job))
+        return Response(api.JobSerializer(knowledge.job_progress(job)).data)

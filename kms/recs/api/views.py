@@ -1,5 +1,7 @@
 """Recommendation, similar, popular and training-job endpoints: the read paths are
-``kms.api.serving``'s, the registry and training ``kms.recs.services``' and ``kms.recs.tasks``'."""
+``kms.api.serving``'s, the registry and training ``kms.recs.services``' and ``kms.recs.tasks``'.
+Job answers are rendered through their serializers; the read paths' dicts are not (latency: see
+``kms.api.serving``), their real answers are checked against the schema in the tests."""
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
@@ -47,7 +49,8 @@ class TrainingJobs(ApiView):
     @extend_schema(responses=api.ModelVersionSerializer(many=True))
     def get(self, request):
         """Model versions, newest first (a running training job is a version in state ``training``)."""
-        return Response([services.version_dict(v) for v in services.recent_versions()])
+        return Response(api.ModelVersionSerializer([services.version_dict(v) for v in services.recent_versions()],
+                                                   many=True).data)
 
     @extend_schema(request=api.TrainRequest, responses={202: api.TrainQueued, 409: ErrorResponse})
     def post(self, request):
@@ -64,7 +67,7 @@ class TrainingJobs(ApiView):
         body = {"task_id": task_id, "version": version.pk, "state": result.state.lower() if result else "pending"}
         if result is not None and result.ready():
             body["result"] = result.result
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(api.TrainQueued(body).data, status=status.HTTP_202_ACCEPTED)
 
 
 class TrainingJobDetail(ApiView):
@@ -73,4 +76,4 @@ class TrainingJobDetail(ApiView):
         version = services.find_version(version_id)
         if version is None:
             raise NotFound("version_id", version_id)
-        return Response(services.version_dict(version))
+        return Response(api.ModelVersionSerializer(services.version_dict(version)).data)

@@ -25,6 +25,10 @@ class UnderstoodSerializer(serializers.Serializer):
     entities = QueryEntitySerializer(many=True)
     terms = serializers.ListField(child=serializers.CharField())
     recognisers = serializers.ListField(child=serializers.CharField())
+    corrections = serializers.DictField(child=serializers.CharField(),
+                                        help_text="a query word the catalogue never uses -> the catalogue word read instead")
+    no_good_match = serializers.BooleanField(help_text="nothing known is named and no product has two of the query's "
+                                                       "words: no items")
 
 
 class SearchUserSerializer(serializers.Serializer):
