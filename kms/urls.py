@@ -4,6 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from kms.api import health
 
+handler500 = "kms.api.errors.server_error"  # API paths answer a 500 as JSON, like every other error
+
 urlpatterns = [
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

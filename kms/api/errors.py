@@ -2,12 +2,15 @@
 
 ``fields`` maps a field path (``k``, ``body``, ``products.3.title``) to its messages, so a client
 can point at what was wrong. Unexpected exceptions still answer in this shape (code
-``server_error``, logged with their traceback) instead of Django's HTML page.
+``server_error``, logged with their traceback) instead of Django's HTML page: raised in a view,
+through ``exception_handler``; raised after the view (rendering the answer, a middleware), through
+``server_error``, the project's ``handler500``.
 """
 import logging
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
@@ -80,3 +83,11 @@ class NotFound(exceptions.NotFound):
 
     def __init__(self, field: str, value):
         super().__init__({field: [f"no {field.replace('_', ' ')} {value!r}"]})
+
+
+def server_error(request):
+    """``handler500``: an API path gets the error shape as JSON, anything else Django's page.
+    Django has logged the exception (``django.request``) before calling this."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "internal error", {}), status=500)
+    return defaults.server_error(request)

@@ -30,7 +30,7 @@ def _settle_after_commit() -> None:
         buffer.flush()  # this process's lists first, so a click on a list it served is credited at once
     except Exception:  # the flusher thread and the beat task retry
         logging.getLogger(__name__).exception("could not attribute feedback now; left pending")
-    buffer.touch()  # the window rule's decisions settle in a few seconds, beat or no beat
+    buffer.feedback()  # the window rule's decisions settle in a few seconds, beat or no beat
 
 
 class ExperimentsConfig(AppConfig):

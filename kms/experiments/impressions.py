@@ -39,6 +39,7 @@ class ImpressionBuffer:
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
         self.active = 0.0
+        self.feedback_at = -1e9
         self.flush_lock = threading.Lock()
 
     def add(self, row: tuple) -> None:
@@ -71,11 +72,14 @@ class ImpressionBuffer:
             self.wake.clear()
             if self.thread is not threading.current_thread():
                 return  # retired by clear()
-            idle = time.monotonic() - self.active
+            now = time.monotonic()
+            idle = now - self.active
             try:
-                # after the last list or feedback, keep settling pending attributions a while
+                # after the last list or feedback, keep settling pending attributions a while; with
+                # no feedback in this process lately, only write (the process that received the
+                # feedback settles it, and beat's attribute-feedback task backs both up)
                 if self.rows or idle < 2 * settle_seconds():
-                    self.flush()
+                    self.flush(attribute=now - self.feedback_at < 2 * settle_seconds())
             except Exception:  # the rows are back in the buffer; try again next interval
                 log.exception("could not write impressions; retrying")
             finally:
@@ -91,36 +95,46 @@ class ImpressionBuffer:
         with self.lock:
             self.rows = [r for r in self.rows if r[1] != user]
 
-    def flush(self) -> int:
-        """Write what is buffered (one bulk insert), then attribute feedback waiting for it."""
+    def feedback(self) -> None:
+        """Feedback was stored in this process: the flusher attributes pending events for a while."""
+        self.feedback_at = time.monotonic()
+        self.touch()
+
+    def flush(self, attribute: bool = True) -> int:
+        """Write what is buffered, in chunks of INSERT_CHUNK rows with the GIL offered to the
+        request threads between them; then (``attribute``) decide the feedback waiting for it."""
         from .attribution import attribute_pending
-        from .models import Impression
 
         with self.flush_lock:
             with self.lock:
                 rows, self.rows = self.rows, []
             if not rows:
-                attribute_pending()  # events waiting for the window rule settle without new lists too
+                if attribute:
+                    attribute_pending()  # events waiting for the window rule settle without new lists too
                 return 0
+            written = 0
             try:
                 for start in range(0, len(rows), INSERT_CHUNK):
                     insert_rows(rows[start:start + INSERT_CHUNK])
+                    written = start + INSERT_CHUNK
+                    time.sleep(0)  # a chunk holds the GIL ~1.5 ms; waiting requests run between chunks
             except Exception:
                 with self.lock:
-                    self.rows[:0] = rows
+                    self.rows[:0] = rows[written:]
                 raise
-        attribute_pending()
+        if attribute:
+            attribute_pending()
         return len(rows)
 
     def clear(self) -> None:
         """Forget the buffered rows and retire the flusher thread (tests; a new one starts on demand)."""
         with self.lock:
-            self.rows, self.dropped, self.active = [], 0, 0.0
+            self.rows, self.dropped, self.active, self.feedback_at = [], 0, 0.0, -1e9
             self.thread = None
         self.wake.set()
 
 
-INSERT_CHUNK = 500  # rows per COPY / executemany
+INSERT_CHUNK = 100  # rows per COPY / executemany: about 1.5 ms of the GIL each
 COLUMNS = ("recommendation_id", "user", "surface", "model_version", "experiment_id", "arm", "items", "created_at")
 
 

@@ -110,3 +110,25 @@ def test_popular_and_category_filter(read_client, catalogue):
 
     upsert_products([{"external_id": "p2", "title": "x", "category_path": ["Tools", "Files"]}])
     assert [i["product"] for i in read_client.get("/api/v1/popular?category=files").json()["items"]] == ["p2"]
+
+
+def test_a_failure_after_the_view_is_a_json_500_on_api_paths(read_client, monkeypatch):
+    """An answer that cannot be rendered (here a float the strict JSON renderer refuses, as the
+    experiment results' infinite intervals once did) fails after the view returned: the API still
+    answers in the error shape, not Django's HTML page; other paths keep Django's page."""
+    from django.urls import get_resolver
+    from rest_framework.response import Response
+
+    from kms.api import errors
+    from kms.api.views import Ping
+
+    assert get_resolver().resolve_error_handler(500) is errors.server_error
+    monkeypatch.setattr(Ping, "get", lambda self, request: Response({"status": float("inf")}))
+    read_client.raise_request_exception = False
+    response = read_client.get("/api/v1/ping")
+    assert response.status_code == 500 and response["Content-Type"].startswith("application/json")
+    assert response.json() == {"error": {"code": "server_error", "message": "internal error", "fields": {}}}
+    from django.test import RequestFactory
+
+    page = errors.server_error(RequestFactory().get("/portal/"))
+    assert page.status_code == 500 and not page["Content-Type"].startswith("application/json")
