@@ -204,7 +204,7 @@ class RecommendationIndex:
                 n0 = self.model.n_items
                 fresh = self.model.score_new_items(torch.as_tensor([u]), [stored])[0].tolist()
                 out += [(n0 + j, s) for j, s in enumerate(fresh) if n0 + j not in exclude_idx]
-                out.sort(key=lambda t: -t[1])
+                out = self._floored(out)
             if len(out) >= k:
                 return [(self.item_ids[i], s) for i, s in out[:k]]
         hist = list(dict.fromkeys(list(stored) + given))
@@ -212,6 +212,22 @@ class RecommendationIndex:
             return self.popular(k, exclude=exclude)
         scores = self.model.score(torch.as_tensor([u]), [hist])[0]
         return self._top(scores, k, set(hist) | exclude_idx)
+
+    def _floored(self, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """A merged (item, score) list sorted, with the model's exposure floor for cold and new items
+        (``TrainedModel.score`` applies it to the stored rankings)."""
+        from recommender.calibration import exposure_floor
+
+        every = getattr(self.model, "cold_every", 0)
+        if every > 1 and ranked:
+            n0, cold_items = self.model.n_items, self.model.cold_items
+            items = [i for i, _ in ranked]
+            cold = torch.as_tensor([i >= n0 or bool(cold_items[i]) for i in items])
+            share = (int(cold_items.sum()) + len(self.new_item_ids)) / (n0 + len(self.new_item_ids))
+            scores = exposure_floor(torch.as_tensor([[s for _, s in ranked]], dtype=torch.float64), cold, every,
+                                    share=share)[0]
+            ranked = list(zip(items, scores.tolist()))
+        return sorted(ranked, key=lambda t: -t[1])
 
     def similar(self, item_id: str, k: int = 10, exclude: Iterable[str] = ()) -> Ranked:
         i = self.item_index[item_id]

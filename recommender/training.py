@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 
 from kgschema import IN_CATEGORY
-from recommender.calibration import ColdStartBlend, fit_cold_blend
+from recommender.calibration import ColdStartBlend, exposure_floor, fit_cold_blend
 from recommender.data import InteractionData, leave_last_out
 from recommender.fusion import FusionWeights, choose_weights, fused_scores
 from recommender.lightgcn import GraphRecommender
@@ -106,6 +106,10 @@ class TrainConfig:
     # Rank items with no interactions among the rest by calibrated hit probability from this
     # inductive component (recommender/calibration.py); "" turns the blend off.
     cold_blend: str = "entitycf"
+    # With the blend: the j-th best item without interactions (new items included) is shown no
+    # lower than position j x max(cold_every, items / cold items) in every list
+    # (calibration.exposure_floor): new items get at most their catalogue share of the places; 0: off.
+    cold_every: int = 10
     # Relations of the knowledge graph the components see (None: all of them; (): none). The
     # knowledge-graph ablation of bench/product_path.py trains through it.
     kg_relations: tuple[str, ...] | None = None
@@ -281,7 +285,13 @@ class TrainedModel:
         if new:
             fused = torch.cat([fused, torch.zeros(len(fused), len(new))], dim=1)
             cold = torch.cat([cold, torch.ones(len(new), dtype=torch.bool)])
-        return blend.blend(fused, self._inductive_scores(users, histories), cold)
+        return exposure_floor(blend.blend(fused, self._inductive_scores(users, histories), cold), cold,
+                              self.cold_every, histories)
+
+    @property
+    def cold_every(self) -> int:
+        """The exposure floor of the config this model was trained with (0 for models saved before it)."""
+        return int(self.params.get("cold_every") or 0)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -436,8 +446,8 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
     test_cold = items_without_interactions(test_hist, data.n_items)
     if blend is not None and test_cold.any():  # what serving ranks when some items have no interactions
         metrics["test"]["fusion+cold_blend"] = evaluate(
-            lambda u: blend.scores(components, weights, u, [test_hist[i] for i in u.tolist()], test_cold),
-            test_hist, test_t)
+            lambda u: exposure_floor(blend.scores(components, weights, u, [test_hist[i] for i in u.tolist()], test_cold),
+                                     test_cold, cfg.cold_every, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
     # "served": what TrainedModel.score ranks in the tested state, the figure a shop gets
     metrics["test"]["served"] = dict(metrics["test"].get("fusion+cold_blend") or metrics["test"]["fusion"])
     for name, w in ablations.items():

@@ -128,3 +128,37 @@ def test_too_little_validation_evidence_falls_back_to_scaled_entity_scores():
 
     assert torch.allclose(out[:, :5], 1.5 * normalise_rows(inductive)[:, :5].double())
     assert MIN_HITS > 10
+
+
+def test_exposure_floor_places_the_jth_best_cold_item_by_position_j_times_every():
+    from recommender.calibration import exposure_floor
+
+    gen = torch.Generator().manual_seed(0)
+    n = 300
+    cold = torch.zeros(n, dtype=torch.bool)
+    cold[250:] = True
+    scores = torch.rand(4, n, generator=gen, dtype=torch.float64)
+    scores[:, 250:] -= 2.0  # every cold item below every warm one: without the floor none is shown
+    histories = [[], [0, 1, 2], [], []]
+    scores[1, [0, 1, 2]] = 5.0  # the user's own items, which the ranking drops, do not count as places
+    out = exposure_floor(scores, cold, 10, histories, share=0.1)
+    for r, h in enumerate(histories):
+        s = out[r].clone()
+        if h:
+            s[h] = float("-inf")
+        ranking = s.argsort(descending=True).tolist()
+        cold_positions = [p + 1 for p, i in enumerate(ranking) if cold[i]][:5]
+        assert cold_positions == [10, 20, 30, 40, 50], (r, cold_positions)
+        # each side keeps its own order
+        warm_order = [i for i in ranking if not cold[i]]
+        assert warm_order == [i for i in s.argsort(descending=True).tolist() if not cold[i]]
+        cold_order = [i for i in ranking if cold[i]][:20]
+        assert cold_order == (250 + scores[r, 250:].argsort(descending=True)).tolist()[:20]
+    # by default the spacing is the cold items' share of the columns: 50 of 300 = 1 in 6
+    ranking = exposure_floor(scores, cold, 2)[0].argsort(descending=True).tolist()
+    assert [p + 1 for p, i in enumerate(ranking) if cold[i]][:3] == [6, 12, 18]
+    # a cold item that already ranks high stays where it is; off and no-cold leave scores alone
+    scores[0, 260] = 10.0
+    assert exposure_floor(scores, cold, 10)[0].argsort(descending=True)[0] == 260
+    assert torch.equal(exposure_floor(scores, cold, 0), scores)
+    assert torch.equal(exposure_floor(scores, torch.zeros(n, dtype=torch.bool), 10), scores)
