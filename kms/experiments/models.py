@@ -65,14 +65,17 @@ class Impression(models.Model):
     Written in batches by ``impressions.flush`` from a per-process buffer, never per request."""
 
     recommendation_id = models.CharField(max_length=32, unique=True)
-    user = models.CharField(max_length=128, blank=True, default="", db_index=True)
+    # No single-column indexes on user or created_at: every query is by recommendation_id, by
+    # (user, created_at) (the composite serves user= too) or by experiment; each index is paid on
+    # every flushed list (bench/impressions_cost.py).
+    user = models.CharField(max_length=128, blank=True, default="")
     surface = models.CharField(max_length=16)  # recommendations, similar, search
     model_version = models.IntegerField(null=True, blank=True)
     experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="impressions")
     arm = models.CharField(max_length=32, blank=True, default="")
     items = models.JSONField(default=list)
-    created_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]
