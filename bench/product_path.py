@@ -180,16 +180,13 @@ def peers_figures(paths: list[Path], trained: dict) -> dict:
             "product_split": mine}
 
 
-def cold_start(args, source: dict, tmp: Path) -> dict:
-    """Hold out 10% of the items and every user's last event; rank the held-out events."""
+def cold_split_records(source: dict, seed: int) -> tuple[list, list, dict, set]:
+    """(products, kept events, each user's held-out last item, cold item ids): 10% of the items
+    (seeded) held out of the events together with every user's last event."""
     import numpy as np
-    import torch
-
-    from recommender.metrics import evaluate
-    from recommender.training import TrainedModel
 
     products, events = source_records(source)
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     item_ids = sorted({str(p["external_id"]) for p in products})
     cold = set(rng.choice(item_ids, size=int(round(0.1 * len(item_ids))), replace=False).tolist())
     kept, held = [], {}
@@ -198,15 +195,17 @@ def cold_start(args, source: dict, tmp: Path) -> dict:
             continue
         held[user] = str(seq[-1]["product"])
         kept += [e for e in seq[:-1] if str(e["product"]) not in cold]
-    shop = Shop(tmp / "cold")
-    try:
-        shop.setup()
-        shop.import_source({"kg": source.get("kg"), "jsonl": str(write_jsonl(tmp / "cold.jsonl", products, kept))})
-        shop.ingest()
-        trained = shop.train(args.preset)
-    finally:
-        shop.close()
-    model = TrainedModel.load(trained["path"])
+    return products, kept, held, cold
+
+
+def cold_start_figures(model, held: dict, cold: set) -> dict:
+    """Served Recall/NDCG of the held-out items, cold and warm targets apart (``model.score``: what
+    serving ranks), with the model's exposure floor and, for comparison, without it."""
+    import numpy as np
+    import torch
+
+    from recommender.metrics import evaluate
+
     user_index = {u: n for n, u in enumerate(model.user_ids)}
     item_index = {i: n for n, i in enumerate(model.item_ids)}
     users = [u for u in held if f"user:{u}" in user_index and f"product:{held[u]}" in item_index]
@@ -217,13 +216,40 @@ def cold_start(args, source: dict, tmp: Path) -> dict:
     groups = {"cold": np.asarray([r for r, u in zip(rows, users) if held[u] in cold], dtype=np.int64),
               "warm": np.asarray([r for r, u in zip(rows, users) if held[u] not in cold], dtype=np.int64)}
     score = lambda u: model.score(u, [history[i] for i in u.tolist()])  # noqa: E731 - what serving ranks
-    with torch.no_grad():
-        result = {g: rounded(evaluate(score, history, targets, users=idx)) for g, idx in groups.items()}
-    ratio = result["cold"]["recall@20"] / max(result["warm"]["recall@20"], 1e-12)
+    out = {"cold_targets": int(len(groups["cold"])), "warm_targets": int(len(groups["warm"]))}
+    every = model.params.get("cold_every") or 0
+    for name, value in (("served", every), ("without_floor", 0)):
+        if name == "without_floor" and not every:
+            continue
+        model.params["cold_every"] = value
+        with torch.no_grad():
+            result = {g: rounded(evaluate(score, history, targets, users=idx)) for g, idx in groups.items()}
+        out[name] = result
+        out[f"{name}_cold_over_warm"] = round(result["cold"]["recall@20"] / max(result["warm"]["recall@20"], 1e-12), 4)
+    model.params["cold_every"] = every
+    return out
+
+
+def cold_start(args, source: dict, tmp: Path) -> dict:
+    """Hold out 10% of the items and every user's last event; rank the held-out events."""
+    from recommender.training import TrainedModel
+
+    products, kept, held, cold = cold_split_records(source, args.seed)
+    shop = Shop(tmp / "cold")
+    try:
+        shop.setup()
+        shop.import_source({"kg": source.get("kg"), "jsonl": str(write_jsonl(tmp / "cold.jsonl", products, kept))})
+        shop.ingest()
+        trained = shop.train(args.preset)
+    finally:
+        shop.close()
+    figures_ = cold_start_figures(TrainedModel.load(trained["path"]), held, cold)
+    result, ratio = figures_["served"], figures_["served_cold_over_warm"]
     log(f"cold start: cold recall@20 {result['cold']['recall@20']:.4f} warm {result['warm']['recall@20']:.4f} "
-        f"ratio {ratio:.2f} ({len(groups['cold'])} cold / {len(groups['warm'])} warm targets)")
-    return {"preset": args.preset, "cold_items": len(cold), "cold_targets": int(len(groups["cold"])),
-            "warm_targets": int(len(groups["warm"])), "served": result, "cold_over_warm": round(ratio, 4)}
+        f"ratio {ratio:.2f} ({figures_['cold_targets']} cold / {figures_['warm_targets']} warm targets)"
+        + (f"; without the exposure floor {figures_['without_floor_cold_over_warm']:.2f}" if "without_floor" in figures_
+           else ""))
+    return {"preset": args.preset, "cold_items": len(cold), **figures_, "cold_over_warm": ratio}
 
 
 def kg_ablation(args, source: dict, tmp: Path) -> dict:
