@@ -28,23 +28,31 @@ def _given(field, dictionary):
     return empty
 
 
-class TextField(serializers.CharField):
-    """Absent or null is ``""``; NUL bytes are refused before stripping; ``ints`` takes an integer as
-    its decimal string (ids)."""
+class Aliased:
+    """A field read under its own name or, if absent, its first alias present (``aliases=``)."""
 
-    default_error_messages = {"type": "must be a string, got {type}", "nul": "contains NUL bytes",
-                              "required": "is required", "max_length": "is longer than {max_length} characters"}
-
-    def __init__(self, *, aliases: tuple[str, ...] = (), ints: bool = False, **kwargs):
-        kwargs.setdefault("allow_blank", not kwargs.get("required", True))
-        super().__init__(**kwargs)
-        self.aliases, self.ints = aliases, ints
+    def __init__(self, *args, aliases: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.aliases = aliases
 
     def bind(self, field_name, parent):
         super().bind(field_name, parent)
         self.keys = (field_name, *self.aliases)
 
     get_value = _given
+
+
+class TextField(Aliased, serializers.CharField):
+    """Absent or null is ``""``; NUL bytes are refused before stripping; ``ints`` takes an integer as
+    its decimal string (ids)."""
+
+    default_error_messages = {"type": "must be a string, got {type}", "nul": "contains NUL bytes",
+                              "required": "is required", "max_length": "is longer than {max_length} characters"}
+
+    def __init__(self, *, ints: bool = False, **kwargs):
+        kwargs.setdefault("allow_blank", not kwargs.get("required", True))
+        super().__init__(**kwargs)
+        self.ints = ints
 
     def run_validation(self, data=empty):
         if data is empty or data is None:
@@ -63,19 +71,12 @@ class TextField(serializers.CharField):
         return data
 
 
-class IdField(serializers.CharField):
+class IdField(Aliased, serializers.CharField):
     """An id: a string (or an int) of 1..max_length characters once stripped, without NUL bytes;
     every way to miss that gets the one ``invalid`` message. Optional ids are None when absent."""
 
-    def __init__(self, *, invalid: str, aliases: tuple[str, ...] = (), **kwargs):
+    def __init__(self, *, invalid: str, **kwargs):
         super().__init__(error_messages={"invalid": invalid}, **kwargs)
-        self.aliases = aliases
-
-    def bind(self, field_name, parent):
-        super().bind(field_name, parent)
-        self.keys = (field_name, *self.aliases)
-
-    get_value = _given
 
     def run_validation(self, data=empty):
         if data is empty or data is None:
@@ -91,22 +92,16 @@ class IdField(serializers.CharField):
         self.fail("invalid")
 
 
-class CategoryPathField(serializers.ListField):
+class CategoryPathField(Aliased, serializers.ListField):
     """A list of category names (each at most 255 characters), or one comma-separated string;
     absent is ``[]``; at most the first ``keep`` are kept."""
 
     default_error_messages = {"type": "must be a list of strings (or a comma-separated string)",
                               "nul": "contains NUL bytes"}
 
-    def __init__(self, *, aliases: tuple[str, ...] = (), keep: int = 20, **kwargs):
+    def __init__(self, *, keep: int = 20, **kwargs):
         super().__init__(child=serializers.CharField(max_length=255), **kwargs)
-        self.aliases, self.keep = aliases, keep
-
-    def bind(self, field_name, parent):
-        super().bind(field_name, parent)
-        self.keys = (field_name, *self.aliases)
-
-    get_value = _given
+        self.keep = keep
 
     def run_validation(self, data=empty):
         if data is empty:
