@@ -65,6 +65,10 @@ def test_experiment_through_the_api(write_client, read_client, two_versions, set
                                format="json")
     assert second.status_code == 409  # one at a time
     assert set(second.json()) == {"error"} and second.json()["error"]["code"] == "conflict"  # the documented shape
+    for bad in ({"traffic": 0}, {"control_share": 0}, {"variants": [{"version": variant.pk, "share": 0}]}):
+        zero = write_client.post("/api/v1/experiments", {"name": "zero", "variants": [{"version": variant.pk}]} | bad,
+                                 format="json")
+        assert zero.status_code == 400, (bad, zero.content)  # refused by the contract, not by the service's 409
     e = Experiment.objects.get(pk=exp["id"])
     versions = {"control": control.pk, "variant-1": variant.pk}
 

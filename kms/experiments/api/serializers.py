@@ -6,17 +6,20 @@ from rest_framework import serializers
 from kms.experiments.models import Experiment
 
 
+POSITIVE = 1e-6  # shares and traffic must be > 0 (the service refuses 0): the schema says so as its minimum
+
+
 class VariantWrite(serializers.Serializer):
     version = serializers.IntegerField(help_text="a trained model version (ready, active or rejected)")
-    share = serializers.FloatField(default=1.0, min_value=0.0, help_text="relative weight among the arms")
+    share = serializers.FloatField(default=1.0, min_value=POSITIVE, help_text="relative weight among the arms (> 0)")
 
 
 class ExperimentWrite(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     variants = VariantWrite(many=True)
-    control_share = serializers.FloatField(default=1.0, min_value=0.0)
-    traffic = serializers.FloatField(default=1.0, min_value=0.0, max_value=1.0,
-                                     help_text="share of users in the experiment; the rest get the active version")
+    control_share = serializers.FloatField(default=1.0, min_value=POSITIVE)
+    traffic = serializers.FloatField(default=1.0, min_value=POSITIVE, max_value=1.0,
+                                     help_text="share of users in the experiment (> 0); the rest get the active version")
     metric = serializers.ChoiceField(choices=Experiment.Metric.values, default="ctr")
     k = serializers.IntegerField(default=10, min_value=1, max_value=200)
     alpha = serializers.FloatField(default=0.05, min_value=0.0001, max_value=0.5)
