@@ -81,6 +81,7 @@ class RecommendationIndex:
         self.item_ids = list(self.model.item_ids) + list(new)
         self.item_index = {iid: n for n, iid in enumerate(self.item_ids)}
         self.popularity = torch.cat([self.trained_popularity, torch.zeros(len(new))])
+        self._cold: tuple[torch.Tensor, float] | None = None  # (items without interactions, their share)
 
     def with_new_items(self, items: dict[str, Iterable[tuple[str, str]]]) -> "RecommendationIndex":
         """A copy that also serves items that arrived after training, given their (relation,
@@ -220,12 +221,13 @@ class RecommendationIndex:
 
         every = getattr(self.model, "cold_every", 0)
         if every > 1 and ranked:
-            n0, cold_items = self.model.n_items, self.model.cold_items
+            if self._cold is None:  # once per index (a new-items swap makes a new index)
+                mask = torch.cat([self.model.cold_items, torch.ones(len(self.new_item_ids), dtype=torch.bool)])
+                self._cold = (mask, float(mask.double().mean()))
+            mask, share = self._cold
             items = [i for i, _ in ranked]
-            cold = torch.as_tensor([i >= n0 or bool(cold_items[i]) for i in items])
-            share = (int(cold_items.sum()) + len(self.new_item_ids)) / (n0 + len(self.new_item_ids))
-            scores = exposure_floor(torch.as_tensor([[s for _, s in ranked]], dtype=torch.float64), cold, every,
-                                    share=share)[0]
+            scores = exposure_floor(torch.as_tensor([[s for _, s in ranked]], dtype=torch.float64),
+                                    mask[torch.as_tensor(items)], every, share=share)[0]
             ranked = list(zip(items, scores.tolist()))
         return sorted(ranked, key=lambda t: -t[1])
 

@@ -445,9 +445,11 @@ def train(data: InteractionData, config: TrainConfig | None = None, log=print) -
         lambda u: fused_scores(components, weights, u, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
     test_cold = items_without_interactions(test_hist, data.n_items)
     if blend is not None and test_cold.any():  # what serving ranks when some items have no interactions
-        metrics["test"]["fusion+cold_blend"] = evaluate(
-            lambda u: exposure_floor(blend.scores(components, weights, u, [test_hist[i] for i in u.tolist()], test_cold),
-                                     test_cold, cfg.cold_every, [test_hist[i] for i in u.tolist()]), test_hist, test_t)
+        def served(u):
+            hist = [test_hist[i] for i in u.tolist()]
+            return exposure_floor(blend.scores(components, weights, u, hist, test_cold), test_cold, cfg.cold_every, hist)
+
+        metrics["test"]["fusion+cold_blend"] = evaluate(served, test_hist, test_t)
     # "served": what TrainedModel.score ranks in the tested state, the figure a shop gets
     metrics["test"]["served"] = dict(metrics["test"].get("fusion+cold_blend") or metrics["test"]["fusion"])
     for name, w in ablations.items():

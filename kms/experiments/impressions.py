@@ -8,8 +8,8 @@ the feedback that was waiting for those lists. The write is plain SQL, not ``bul
 thread shares the web worker's GIL with the request threads, and building model objects cost
 8x the CPU of the COPY. ``KMS_RECORD_IMPRESSIONS=0`` turns the recording off (responses keep
 their ids and positions; nothing is stored or attributed). The same code runs with and without a
-broker (each web process flushes its own buffer). At exit the buffer is flushed; a killed process loses at most the
-last interval's lists (their clicks are then attributed by the window, or not at all).
+broker (each web process flushes its own buffer). At exit the buffer is flushed; a killed process
+loses at most the last interval's lists (their clicks are then attributed by the window, or not at all).
 """
 from __future__ import annotations
 
@@ -150,14 +150,15 @@ def insert_rows(rows: list[tuple]) -> None:
     q = connection.ops.quote_name
     table = q(Impression._meta.db_table)
     columns = ", ".join(q(Impression._meta.get_field(name).column) for name in COLUMNS)
+    values = [(*row[:6], json.dumps(row[6]), row[7]) for row in rows]  # COLUMNS' order, items as JSON
     if connection.vendor == "postgresql":
         import psycopg
 
         try:
             with transaction.atomic(), connection.cursor() as cursor:  # a savepoint inside a transaction
                 with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    for rid, user, surface, version, experiment, arm, items, created in rows:
-                        copy.write_row((rid, user, surface, version, experiment, arm, json.dumps(items), created))
+                    for value in values:
+                        copy.write_row(value)
             return
         except psycopg.errors.UniqueViolation:
             pass
@@ -165,9 +166,8 @@ def insert_rows(rows: list[tuple]) -> None:
     unique = q(Impression._meta.get_field("recommendation_id").column)
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT ({unique}) DO NOTHING",
-            [(rid, user, surface, version, experiment, arm, json.dumps(items), adapt(created))
-             for rid, user, surface, version, experiment, arm, items, created in rows])
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+            f"ON CONFLICT ({unique}) DO NOTHING", [(*value[:7], adapt(value[7])) for value in values])
 
 
 buffer = ImpressionBuffer()
