@@ -12,6 +12,7 @@ gthread workers) on a free 127.0.0.1 port with the serving cache on Redis db 4 (
 $BENCH_REDIS_URL), warms every worker, and drives each endpoint with ``bench/http_load.py``:
 
 * closed loop: --connections keep-alive clients for --closed-duration seconds per endpoint: req/s,
+  CPU ms per request of each process group (gunicorn, postgres, redis, load generator, other),
   p50, p99; the ratio recommendations / trivial (``/ping``: auth, throttle, JSON) in the same run;
 * open loop: fixed offered rates (--rates req/s, a schedule fixed in advance, latency from each
   request's due time, so queueing delay counts) for --duration seconds each: p50, p99, errors.
@@ -230,6 +231,27 @@ def worker_memory(server: subprocess.Popen) -> list[dict]:
     return out
 
 
+def cpu_by_group(server: subprocess.Popen) -> dict[str, float]:
+    """CPU seconds so far of every process on the machine, grouped: the gunicorn workers, PostgreSQL,
+    Redis, this load generator, and everything else (from /proc/PID/stat; processes that ended in
+    between are not counted, so compare groups of long-lived processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    workers = {server.pid, *map(int, Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split())}
+    groups = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "load_generator": 0.0, "other": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, rest = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        pid, comm = int(head.split("(", 1)[0]), head.split("(", 1)[1]
+        fields = rest.split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        group = ("gunicorn" if pid in workers else "load_generator" if pid == os.getpid()
+                 else "postgres" if comm.startswith("postgres") else "redis" if comm.startswith("redis") else "other")
+        groups[group] += seconds
+    return groups
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -256,14 +278,21 @@ def run(args, env, data_dir: Path, prep: dict) -> None:
         # two figures taken a minute apart would measure the drift; each endpoint gets
         # --closed-duration seconds in total, in --closed-rounds slices taken in turn.
         parts: dict[str, list] = {name: [] for name in names}
+        cpu: dict[str, dict[str, float]] = {name: {} for name in names}
         for _ in range(args.closed_rounds):
             for name in names:
+                before = cpu_by_group(server)
                 parts[name].append(run_closed_loop("127.0.0.1", port, paths[name], args.connections,
                                                    args.closed_duration / args.closed_rounds, headers))
+                for group, seconds in cpu_by_group(server).items():
+                    cpu[name][group] = cpu[name].get(group, 0.0) + seconds - before[group]
         for name in names:
             closed[name] = merge(parts[name]).summary()
+            requests = max(1, sum(len(p.latencies_ms) for p in parts[name]))
+            closed[name]["cpu_ms_per_request"] = {g: round(s * 1e3 / requests, 3) for g, s in cpu[name].items()}
             print(f"closed {name:16s} {closed[name]['rps']:>8} req/s  p50 {closed[name]['p50_ms']:>7} ms  "
-                  f"p99 {closed[name]['p99_ms']:>7} ms  errors {closed[name]['errors']}", flush=True)
+                  f"p99 {closed[name]['p99_ms']:>7} ms  errors {closed[name]['errors']}  CPU ms/request "
+                  + " ".join(f"{g} {v}" for g, v in closed[name]["cpu_ms_per_request"].items()), flush=True)
         loads["after_closed_loop"] = uptime()
         for name in names:
             open_[name] = {}
@@ -290,7 +319,7 @@ def run(args, env, data_dir: Path, prep: dict) -> None:
     if search100:
         bars["search_p99_le_50ms_at_100"] = search100["p99_ms"] <= 50
     result = {
-        "closed_loop": {n: {k: closed[n][k] for k in ("rps", "p50_ms", "p99_ms")} for n in closed},
+        "closed_loop": {n: {k: closed[n][k] for k in ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request")} for n in closed},
         "ratio_recommendations_to_trivial": ratio,
         "open_loop": {n: {rate: {k: v[k] for k in ("p50_ms", "p99_ms", "errors")} for rate, v in by_rate.items()}
                       for n, by_rate in open_.items()},

@@ -9,7 +9,8 @@ positions still returned, nothing buffered or written) or ``1`` (side ``on``, th
 ``--baseline-checkout DIR`` adds a third side: another checkout's ``bench/api_load.py`` with
 recording on (e.g. the commit before a change to the flush). Sides take turns, run after run, so
 a drifting machine load spreads over all of them. Prints, per side, the median over runs of the
-recommendations endpoint's closed-loop p50 / p99 / req/s and open-loop p99 at each rate, the
+recommendations endpoint's closed-loop p50 / p99 / req/s / CPU ms per request of each process
+group (gunicorn workers, postgres, redis, the load generator, other) and open-loop p99 at each rate, the
 ratio on / off, and a two-sided Mann-Whitney U test of each figure between ``on`` and ``off``.
 Writes bench/results/impressions_cost.json: {"sides": {side: {figure: median}}, "ratio_on_to_off":
 {figure: ratio}, "p_value_on_vs_off": {figure: p}, "runs": [...], "_meta": {...}}.
@@ -34,6 +35,8 @@ DEFAULT_ARGS = "--endpoints trivial,recommendations --rates 100,200 --duration 1
 def figures(result: dict) -> dict[str, float]:
     rec = result["closed_loop"]["recommendations"]
     out = {"closed_p50_ms": rec["p50_ms"], "closed_p99_ms": rec["p99_ms"], "closed_rps": rec["rps"]}
+    for group, ms in rec.get("cpu_ms_per_request", {}).items():  # where the closed loop's CPU went, per request
+        out[f"closed_cpu_{group}_ms"] = ms
     for rate, r in result.get("open_loop", {}).get("recommendations", {}).items():
         out[f"open_{rate}_p99_ms"] = r["p99_ms"]
         out[f"open_{rate}_errors"] = r["errors"]
