@@ -231,21 +231,27 @@ def worker_memory(server: subprocess.Popen) -> list[dict]:
     return out
 
 
+def process_cpu(pid: int | str) -> tuple[str, float] | None:
+    """(command name, CPU seconds so far: user + system) of a process from /proc/PID/stat; None if gone."""
+    try:
+        head, rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
+    except OSError:
+        return None
+    fields = rest.split()
+    return head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_by_group(server: subprocess.Popen) -> dict[str, float]:
     """CPU seconds so far of every process on the machine, grouped: the gunicorn workers, PostgreSQL,
-    Redis, this load generator, and everything else (from /proc/PID/stat; processes that ended in
+    Redis, this load generator, and everything else (``process_cpu``; processes that ended in
     between are not counted, so compare groups of long-lived processes)."""
-    tick = os.sysconf("SC_CLK_TCK")
     workers = {server.pid, *map(int, Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split())}
     groups = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "load_generator": 0.0, "other": 0.0}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            head, rest = stat.read_text().rsplit(")", 1)
-        except OSError:
+    for entry in Path("/proc").glob("[0-9]*"):
+        found = process_cpu(entry.name)
+        if found is None:
             continue
-        pid, comm = int(head.split("(", 1)[0]), head.split("(", 1)[1]
-        fields = rest.split()
-        seconds = (int(fields[11]) + int(fields[12])) / tick
+        (comm, seconds), pid = found, int(entry.name)
         group = ("gunicorn" if pid in workers else "load_generator" if pid == os.getpid()
                  else "postgres" if comm.startswith("postgres") else "redis" if comm.startswith("redis") else "other")
         groups[group] += seconds

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_load import process_cpu  # noqa: E402
 
 
 def main() -> None:
@@ -69,12 +71,9 @@ def main() -> None:
         backend = c.fetchone()[0]
 
     def server_cpu() -> float:
-        """The database backend's CPU seconds (a local PostgreSQL: /proc/<backend pid>/stat), else 0."""
-        try:
-            fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return 0.0
+        """The database backend's CPU seconds (a local PostgreSQL), else 0."""
+        found = process_cpu(backend) if backend else None
+        return found[1] if found else 0.0
     for _ in range(args.trials):
         for name, write in ways.items():  # interleaved
             rows = [(imp.new_recommendation_id(), f"user{n}", "recommendations", 1, None, "",
@@ -84,7 +83,7 @@ def main() -> None:
             cpu[name].append((time.process_time() - t) * 1e3)
             server[name].append((server_cpu() - b) * 1e3)
     print(f"{connection.vendor}, {args.rows} lists of 20 items, {args.trials} trials: CPU ms (median, min-max)"
-          " of this process, and of the database backend (10 ms clock ticks: sum over trials / trials)")
+          " of this process, and of the database backend (clock-tick resolution: mean over trials)")
     for name, ms in cpu.items():
         print(f"  {name:18s} {statistics.median(ms):6.1f}  ({min(ms):.1f}-{max(ms):.1f})"
               f"   server {sum(server[name]) / len(server[name]):6.1f}")
