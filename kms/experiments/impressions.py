@@ -71,6 +71,7 @@ class ImpressionBuffer:
             self.wake.wait(settings.KMS_IMPRESSIONS_FLUSH_SECONDS)
             self.wake.clear()
             if self.thread is not threading.current_thread():
+                connection.close()
                 return  # retired by clear()
             now = time.monotonic()
             idle = now - self.active
@@ -82,12 +83,16 @@ class ImpressionBuffer:
                     self.flush(attribute=now - self.feedback_at < 2 * settle_seconds())
             except Exception:  # the rows are back in the buffer; try again next interval
                 log.exception("could not write impressions; retrying")
-            finally:
-                connection.close()
+                connection.close()  # a broken connection is not reused
+            else:
+                # keep the connection between flushes (a reconnect is a new PostgreSQL backend each
+                # time); drop it as request threads do, when it is unusable or past CONN_MAX_AGE
+                connection.close_if_unusable_or_obsolete()
             if not self.rows and idle > IDLE_SECONDS:
                 with self.lock:
                     if not self.rows:
                         self.thread = None
+                        connection.close()
                         return
 
     def forget(self, user: str) -> None:

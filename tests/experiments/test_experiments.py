@@ -235,3 +235,36 @@ def test_buffered_lists_are_written_whole_once_and_not_when_recording_is_off(set
     body = impressions.record({"items": [{"product": "a"}, {"product": "b"}]}, "search", "u9", None)
     assert len(body["recommendation_id"]) == 32 and [i["position"] for i in body["items"]] == [1, 2]
     assert impressions.buffer.rows == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_flusher_keeps_its_database_connection_between_flushes(settings, monkeypatch):
+    """Each flush of the background thread used to close its connection, so every flush opened a new
+    one (on PostgreSQL a new backend process). Two flushes by the thread now use one connection; the
+    thread closes it when it retires."""
+    import time as _time
+
+    from django.db import connection as conn
+
+    from kms.experiments import impressions
+
+    settings.KMS_IMPRESSIONS_FLUSH_SECONDS = 0.05
+    impressions.buffer.clear()
+    used, original = [], impressions.insert_rows
+
+    def observed(rows):
+        original(rows)
+        used.append(conn.connection)  # the thread's own DB-API connection (kept referenced: ids stay distinct)
+
+    monkeypatch.setattr(impressions, "insert_rows", observed)
+    when = timezone.now()
+    for flush in range(2):
+        impressions.buffer.add((f"{flush:031x}f", "u1", "recommendations", None, None, "", ["p1"], when))
+        deadline = _time.monotonic() + 10
+        while len(used) <= flush and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+    assert len(used) == 2 and used[0] is not None and used[0] is used[1]
+    thread = impressions.buffer.thread
+    impressions.buffer.clear()  # retires the thread, which closes its connection
+    thread.join(5)
+    assert not thread.is_alive()
