@@ -200,6 +200,19 @@ def start_gunicorn(args, env, data_dir: Path) -> tuple[subprocess.Popen, int]:
     return server, port
 
 
+def start_writer(env: dict, data_dir: Path) -> subprocess.Popen | None:
+    """The impression queue's writer, as a deployment runs it (beat's write-impressions task there,
+    the same step as ``manage.py write_impressions`` here), when the queue is on: the lists the web
+    workers push are written to the database in the run, on the same cores, and its CPU is counted."""
+    if env.get("KMS_RECORD_IMPRESSIONS", "1") == "0":
+        return None
+    queue = env.get("KMS_IMPRESSIONS_QUEUE_URL", env.get("KMS_SERVING_REDIS_URL", ""))
+    if not queue:
+        return None
+    log = open(data_dir / "writer.log", "w")
+    return subprocess.Popen([PY, "manage.py", "write_impressions"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def warm(port: int, paths: dict[str, list[str]], secret: str, per_endpoint: int = 60) -> None:
     """Every worker's caches warm: the model and search indexes load at worker start (post_worker_init),
     product rows, histories (Redis) and the popularity ranking on first use."""
@@ -241,18 +254,19 @@ def process_cpu(pid: int | str) -> tuple[str, float] | None:
     return head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_by_group(server: subprocess.Popen) -> dict[str, float]:
-    """CPU seconds so far of every process on the machine, grouped: the gunicorn workers, PostgreSQL,
-    Redis, this load generator, and everything else (``process_cpu``; processes that ended in
-    between are not counted, so compare groups of long-lived processes)."""
+def cpu_by_group(server: subprocess.Popen, writer: subprocess.Popen | None = None) -> dict[str, float]:
+    """CPU seconds so far of every process on the machine, grouped: the gunicorn workers, the
+    impression writer, PostgreSQL, Redis, this load generator, and everything else (``process_cpu``;
+    processes that ended in between are not counted, so compare groups of long-lived processes)."""
     workers = {server.pid, *map(int, Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split())}
-    groups = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "load_generator": 0.0, "other": 0.0}
+    groups = {"gunicorn": 0.0, "writer": 0.0, "postgres": 0.0, "redis": 0.0, "load_generator": 0.0, "other": 0.0}
     for entry in Path("/proc").glob("[0-9]*"):
         found = process_cpu(entry.name)
         if found is None:
             continue
         (comm, seconds), pid = found, int(entry.name)
-        group = ("gunicorn" if pid in workers else "load_generator" if pid == os.getpid()
+        group = ("gunicorn" if pid in workers else "writer" if writer is not None and pid == writer.pid
+                 else "load_generator" if pid == os.getpid()
                  else "postgres" if comm.startswith("postgres") else "redis" if comm.startswith("redis") else "other")
         groups[group] += seconds
     return groups
@@ -277,6 +291,7 @@ def run(args, env, data_dir: Path, prep: dict) -> None:
     rates = [int(r) for r in args.rates.split(",") if r]
     closed, open_, loads = {}, {}, {"before": uptime()}
     server, port = start_gunicorn(args, env, data_dir)
+    writer = start_writer(env, data_dir)
     try:
         warm(port, paths, sample["secret"])
         memory = {"after_warm_up": worker_memory(server)}
@@ -287,10 +302,10 @@ def run(args, env, data_dir: Path, prep: dict) -> None:
         cpu: dict[str, dict[str, float]] = {name: {} for name in names}
         for _ in range(args.closed_rounds):
             for name in names:
-                before = cpu_by_group(server)
+                before = cpu_by_group(server, writer)
                 parts[name].append(run_closed_loop("127.0.0.1", port, paths[name], args.connections,
                                                    args.closed_duration / args.closed_rounds, headers))
-                for group, seconds in cpu_by_group(server).items():
+                for group, seconds in cpu_by_group(server, writer).items():
                     cpu[name][group] = cpu[name].get(group, 0.0) + seconds - before[group]
         for name in names:
             closed[name] = merge(parts[name]).summary()
@@ -313,6 +328,9 @@ def run(args, env, data_dir: Path, prep: dict) -> None:
     finally:
         server.terminate()
         server.wait(30)
+        if writer is not None:
+            writer.terminate()
+            writer.wait(60)
     ratio = (round(closed["recommendations"]["rps"] / closed["trivial"]["rps"], 3)
              if "recommendations" in closed and "trivial" in closed and closed["trivial"]["rps"] else None)
     bars = {}

@@ -119,6 +119,8 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-graph-outbox": {"task": "kms.curation.tasks.deliver_graph_outbox", "schedule": 15.0},
     # clicks/carts/purchases whose list was not yet in the database when they arrived (kms/experiments)
     "attribute-feedback": {"task": "kms.experiments.tasks.attribute_pending_feedback", "schedule": 30.0},
+    "write-impressions": {"task": "kms.experiments.tasks.write_impressions",
+                          "schedule": float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))},
 }
 # Threads per worker process for torch (set after the fork; torch in a prefork parent hangs the children).
 KMS_TORCH_THREADS = max(1, int(os.environ.get("KMS_TORCH_THREADS", "1")))
@@ -151,6 +153,11 @@ KMS_SERVING_REDIS_URL = os.environ.get(
 # served are buffered per process and written in batches at least this often.
 KMS_ATTRIBUTION_WINDOW_HOURS = float(os.environ.get("KMS_ATTRIBUTION_WINDOW_HOURS", "24"))
 KMS_IMPRESSIONS_FLUSH_SECONDS = float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))
+# Where the web processes hand their buffered lists to a writer outside them (kms/experiments/
+# impressions.py, "the queue"): a Redis URL, default the serving cache's; empty: each web process
+# writes its lists to the database itself. Beat's write-impressions task (or `manage.py
+# write_impressions`) is the writer; without one, web processes drain a long queue themselves.
+KMS_IMPRESSIONS_QUEUE_URL = os.environ.get("KMS_IMPRESSIONS_QUEUE_URL", KMS_SERVING_REDIS_URL)
 # Off: responses keep their recommendation_id and positions, but no list is stored (no attribution,
 # no experiment metrics); for shops that do not evaluate online, and for measuring the recording's cost.
 KMS_RECORD_IMPRESSIONS = env_bool("KMS_RECORD_IMPRESSIONS", True)

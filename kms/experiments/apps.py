@@ -3,10 +3,11 @@ from django.apps import AppConfig
 
 def forget_impressions(sender, instance, **kwargs):
     """An erased user's lists go with them (their attributions cascade with the events)."""
-    from .impressions import buffer
+    from .impressions import buffer, forget_queued
     from .models import Impression
 
     buffer.forget(instance.external_id)  # this process's lists not yet written
+    forget_queued(instance.external_id)  # lists waiting in the queue are never written
     Impression.objects.filter(user=instance.external_id).delete()
 
 

@@ -10,6 +10,19 @@ thread shares the web worker's GIL with the request threads, and building model 
 their ids and positions; nothing is stored or attributed). The same code runs with and without a
 broker (each web process flushes its own buffer). At exit the buffer is flushed; a killed process
 loses at most the last interval's lists (their clicks are then attributed by the window, or not at all).
+
+**The queue** (``KMS_IMPRESSIONS_QUEUE_URL``, default the serving cache's Redis): with it, the
+flusher thread does not write to the database at all. It appends the interval's lists as one
+Redis list element (one ``RPUSH``), and a writer outside the web process moves them into the
+database with ``drain_queue``: beat's ``write-impressions`` task, or ``manage.py
+write_impressions`` as its own process. Measured at saturation on 2 cores, the COPY and its
+commit inside the web worker cost far more serving throughput than their own CPU
+(``bench/impressions_cost.py``); the push costs the worker a JSON encoding and one round trip.
+Nothing depends on the writer running: when more than ``SELF_DRAIN_BATCHES`` elements wait, the
+web process drains the queue itself, and an explicit ``flush()`` (feedback that needs its list,
+exit, tests) pushes and drains, so its lists are in the database when it returns. A user erased
+while their lists wait in the queue is recorded in a sorted set the writer checks, and the
+erasure waits for a drain in progress, so no list of theirs is written after the erasure.
 """
 from __future__ import annotations
 
@@ -20,8 +33,10 @@ import secrets
 import threading
 import time
 from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
+from django.db import DataError, IntegrityError
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -107,17 +122,34 @@ class ImpressionBuffer:
 
     def flush(self, attribute: bool = True) -> int:
         """Write what is buffered, in chunks of INSERT_CHUNK rows with the GIL offered to the
-        request threads between them; then (``attribute``) decide the feedback waiting for it."""
+        request threads between them; then (``attribute``) decide the feedback waiting for it.
+        With the queue: push the rows, and drain the queue into the database when ``attribute``
+        (the explicit flush: the lists must be there when it returns) or when the queue is long."""
         from .attribution import attribute_pending
 
         with self.flush_lock:
             with self.lock:
                 rows, self.rows = self.rows, []
+            n = len(rows)
+            queue = _queue()
             if not rows:
                 if attribute:
+                    if queue is not None:
+                        _drain_quietly(queue)  # lists other processes queued, which the feedback may need
                     attribute_pending()  # events waiting for the window rule settle without new lists too
                 return 0
             written = 0
+            if queue is not None:
+                try:
+                    waiting = push(queue, rows)
+                except Exception:  # Redis unreachable: write directly, as without a queue
+                    log.warning("impression queue unreachable; writing to the database directly", exc_info=True)
+                    queue = None
+                else:
+                    rows = []
+                    if attribute or waiting > SELF_DRAIN_BATCHES:
+                        # the lists are needed now (wait for a drain in progress), or no writer keeps up
+                        drain_queue(queue, wait=5.0 if attribute else 0.0)
             try:
                 for start in range(0, len(rows), INSERT_CHUNK):
                     insert_rows(rows[start:start + INSERT_CHUNK])
@@ -129,7 +161,7 @@ class ImpressionBuffer:
                 raise
         if attribute:
             attribute_pending()
-        return len(rows)
+        return n
 
     def clear(self) -> None:
         """Forget the buffered rows and retire the flusher thread (tests; a new one starts on demand)."""
@@ -173,6 +205,140 @@ def insert_rows(rows: list[tuple]) -> None:
         cursor.executemany(
             f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
             f"ON CONFLICT ({unique}) DO NOTHING", [(*value[:7], adapt(value[7])) for value in values])
+
+
+# -- the queue -------------------------------------------------------------------------------
+SELF_DRAIN_BATCHES = 30  # queued flushes beyond which a web process drains the queue itself (no writer keeps up)
+DRAIN_BATCHES = 50  # queue elements (one per flush) written per database transaction by the writer
+ERASED_DAYS = 7  # how long an erasure is remembered for lists still queued (far longer than any queue waits)
+_queues: dict[str, object] = {}
+_queues_lock = threading.Lock()
+
+
+def _queue():
+    """The Redis client of the impression queue, or None (no queue: the flusher writes the database)."""
+    url = settings.KMS_IMPRESSIONS_QUEUE_URL
+    if not url:
+        return None
+    client = _queues.get(url)
+    if client is None:
+        import redis
+
+        with _queues_lock:
+            client = _queues.get(url) or redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
+            _queues[url] = client
+    return client
+
+
+def _keys() -> tuple[str, str, str]:
+    """(queue, erased users, drain lock) keys, per database: two shops or test runs on one Redis
+    never write each other's lists."""
+    from django.db import connection
+
+    name = f"kms:impressions:{connection.settings_dict['NAME']}"
+    return f"{name}:queue", f"{name}:erased", f"{name}:drain"
+
+
+def push(client, rows: list[tuple]) -> int:
+    """Append the rows to the queue as one element; returns how many elements wait."""
+    payload = json.dumps([(*row[:7], row[7].timestamp()) for row in rows], separators=(",", ":"))
+    return int(client.rpush(_keys()[0], payload))
+
+
+def drain_queue(client=None, wait: float = 0.0) -> int:
+    """Move every queued list into the database (``insert_rows``; DRAIN_BATCHES elements per
+    transaction); returns how many lists were written. Called by the writer (beat's
+    ``write-impressions``, ``manage.py write_impressions``), by a web process whose queue is long
+    or whose explicit flush needs the lists, and by an erasure. One drainer at a time (a Redis
+    lock): elements are read, written, and only then removed, so a drainer that dies loses
+    nothing (a list written twice is stored once: ``recommendation_id`` is unique). Lists of a
+    user erased after they were served are dropped. ``wait``: seconds to wait for another
+    drainer to finish (0: return 0 at once if one is running)."""
+    client = client or _queue()
+    if client is None:
+        return 0
+    queue_key, erased_key, lock_key = _keys()
+    lock = client.lock(lock_key, timeout=300)
+    if not lock.acquire(blocking=wait > 0, blocking_timeout=wait or None):
+        return 0
+    written = 0
+    try:
+        client.zremrangebyscore(erased_key, "-inf", time.time() - ERASED_DAYS * 86400)
+        while True:
+            lock.reacquire()  # a long backlog keeps the lock for as long as it takes
+            payloads = client.lrange(queue_key, 0, DRAIN_BATCHES - 1)
+            if not payloads:
+                return written
+            rows = [row for payload in payloads for row in json.loads(payload)]
+            users = sorted({row[1] for row in rows if row[1]})
+            erased = dict(zip(users, client.zmscore(erased_key, users))) if users else {}
+            keep = [(*row[:7], datetime.fromtimestamp(row[7], tz=dt_timezone.utc)) for row in rows
+                    if erased.get(row[1]) is None or row[7] > erased[row[1]]]
+            try:
+                for start in range(0, len(keep), INSERT_CHUNK):
+                    insert_rows(keep[start:start + INSERT_CHUNK])
+            except _refused():  # a row the table refuses must not block the queue: write the others
+                keep = _insert_each(keep)
+            client.ltrim(queue_key, len(payloads), -1)  # only this drainer removes, and only what it wrote
+            written += len(keep)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # expired (a drain longer than its timeout); the next drainer takes over
+            pass
+
+
+def _refused() -> tuple[type[Exception], ...]:
+    """What a database raises for a row it will never take (bad data, a vanished experiment)."""
+    try:
+        import psycopg
+    except ImportError:
+        return DataError, IntegrityError
+    return DataError, IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError
+
+
+def _insert_each(rows: list[tuple]) -> list[tuple]:
+    """Write rows one by one, logging and skipping those the database refuses as data; returns the written."""
+    written = []
+    for row in rows:
+        try:
+            insert_rows([row])
+            written.append(row)
+        except _refused():
+            log.error("impression refused by the database, dropped: %r", row[:6], exc_info=True)
+    return written
+
+
+def write_queued() -> int:
+    """The writer's step (beat's ``write-impressions``, ``manage.py write_impressions``): drain the
+    queue, then decide the feedback that was waiting for those lists; returns the lists written."""
+    from .attribution import attribute_pending
+
+    written = drain_queue()
+    if written:
+        attribute_pending()
+    return written
+
+
+def _drain_quietly(client) -> None:
+    try:
+        drain_queue(client, wait=5.0)
+    except Exception:
+        log.exception("could not drain the impression queue; the writer retries")
+
+
+def forget_queued(user: str) -> None:
+    """An erasure: lists of ``user`` served until now are never written from the queue, and a drain
+    in progress (which may have read them before this) finishes before the caller deletes the
+    user's stored lists."""
+    client = _queue()
+    if client is None:
+        return
+    _, erased_key, lock_key = _keys()
+    client.zadd(erased_key, {user: time.time()})
+    lock = client.lock(lock_key, timeout=300)
+    if lock.acquire(blocking=True, blocking_timeout=60):
+        lock.release()
 
 
 buffer = ImpressionBuffer()

@@ -249,6 +249,7 @@ def test_the_flusher_keeps_its_database_connection_between_flushes(settings, mon
     from kms.experiments import impressions
 
     settings.KMS_IMPRESSIONS_FLUSH_SECONDS = 0.05
+    settings.KMS_IMPRESSIONS_QUEUE_URL = ""  # the flusher writes the database itself
     impressions.buffer.clear()
     used, original = [], impressions.insert_rows
 
@@ -268,3 +269,109 @@ def test_the_flusher_keeps_its_database_connection_between_flushes(settings, mon
     impressions.buffer.clear()  # retires the thread, which closes its connection
     thread.join(5)
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def queue(settings):
+    """The impression queue on the test Redis, empty (and emptied afterwards)."""
+    from kms.experiments import impressions
+
+    assert settings.KMS_IMPRESSIONS_QUEUE_URL, "the tests run with Redis: the queue is on by default"
+    settings.KMS_IMPRESSIONS_FLUSH_SECONDS = 3600  # the background thread stays out of the way
+    client = impressions._queue()
+    impressions.buffer.clear()
+    with impressions.buffer.flush_lock:  # an earlier test's flush still pushing finishes first
+        client.delete(*impressions._keys())
+    yield client
+    client.delete(*impressions._keys())
+
+
+def _lists(n, user="u1", when=None, prefix="a"):
+    when = when or timezone.now()
+    return [(f"{prefix}{k:0{32 - len(prefix)}x}", user, "recommendations", 3, None, "", [f"p{k}", "p0"], when) for k in range(n)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_queue_the_web_flush_pushes_and_the_writer_stores_each_list_once(queue, settings):
+    """The background flush (attribute=False) only pushes: nothing reaches the database until a
+    writer drains, which stores every list once, in order, with its timestamp; the command is that writer."""
+    from kms.experiments import impressions
+    from kms.experiments.models import Impression
+
+    when = timezone.now() - timedelta(seconds=30)
+    rows = _lists(7, when=when) + _lists(3, user="u2", when=when, prefix="b")
+    for row in rows[:7]:
+        impressions.buffer.add(row)
+    impressions.buffer.flush(attribute=False)
+    for row in rows[7:]:
+        impressions.buffer.add(row)
+    impressions.buffer.flush(attribute=False)
+    queue_key = impressions._keys()[0]
+    # one element per flush (the background thread may have taken a flush of its own in between)
+    assert queue.llen(queue_key) >= 2 and Impression.objects.count() == 0
+    call_command("write_impressions", "--once")
+    assert queue.llen(queue_key) == 0
+    stored = {i.recommendation_id: i for i in Impression.objects.all()}
+    assert set(stored) == {r[0] for r in rows}
+    one = stored[rows[8][0]]
+    assert (one.user, one.model_version, one.items, one.created_at) == ("u2", 3, ["p1", "p0"], when)
+    assert impressions.drain_queue() == 0  # nothing left; a second drain writes nothing
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_explicit_flush_and_a_long_queue_reach_the_database_without_a_writer(queue, settings, monkeypatch):
+    """No writer running: flush() (feedback, exit) pushes and drains, and a background flush that
+    finds more than SELF_DRAIN_BATCHES elements waiting drains the queue itself."""
+    from kms.experiments import impressions
+    from kms.experiments.models import Impression
+
+    for row in _lists(2):
+        impressions.buffer.add(row)
+    impressions.buffer.flush()  # explicit: the lists are in the database when it returns
+    assert Impression.objects.count() == 2
+    monkeypatch.setattr(impressions, "SELF_DRAIN_BATCHES", 3)
+    for n in range(4):
+        impressions.buffer.add(_lists(1, prefix=f"c{n}")[0])
+        impressions.buffer.flush(attribute=False)
+    assert Impression.objects.count() == 2 + 4 and queue.llen(impressions._keys()[0]) == 0
+    # a row the table refuses (an id longer than the column) is dropped, not left blocking the queue
+    impressions.buffer.add(("x" * 40, "u1", "recommendations", 3, None, "", ["p1"], timezone.now()))
+    impressions.buffer.add(_lists(1, prefix="ok")[0])
+    impressions.buffer.flush()
+    assert queue.llen(impressions._keys()[0]) == 0
+    assert Impression.objects.filter(recommendation_id__startswith="ok").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_erased_users_queued_lists_are_never_written(queue, settings):
+    """Lists served to a user before their erasure and still queued are dropped by the writer;
+    lists served to the same id afterwards are kept."""
+    from kms.events.models import ShopUser
+    from kms.experiments import impressions
+    from kms.experiments.models import Impression
+
+    ShopUser.objects.create(external_id="gone")
+    before = timezone.now() - timedelta(seconds=5)
+    for row in _lists(3, user="gone", when=before) + _lists(2, user="stays", when=before, prefix="s"):
+        impressions.buffer.add(row)
+    impressions.buffer.flush(attribute=False)
+    ShopUser.objects.get(external_id="gone").delete()  # the erasure's signal
+    for row in _lists(1, user="gone", when=timezone.now() + timedelta(seconds=1), prefix="n"):
+        impressions.buffer.add(row)
+    impressions.buffer.flush(attribute=False)
+    assert impressions.drain_queue() == 3
+    assert sorted(Impression.objects.values_list("user", flat=True)) == ["gone", "stays", "stays"]
+    assert Impression.objects.get(user="gone").recommendation_id.startswith("n")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_redis_the_flush_writes_directly(settings):
+    from kms.experiments import impressions
+    from kms.experiments.models import Impression
+
+    settings.KMS_IMPRESSIONS_QUEUE_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    impressions.buffer.clear()
+    for row in _lists(4, prefix="d"):
+        impressions.buffer.add(row)
+    impressions.buffer.flush(attribute=False)
+    assert Impression.objects.filter(recommendation_id__startswith="d").count() == 4
