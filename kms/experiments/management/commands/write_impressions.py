@@ -5,6 +5,7 @@ The same step as beat's ``write-impressions`` task (``impressions.write_queued``
 its own process (``bench/api_load.py`` runs it beside gunicorn when the queue is on)."""
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -20,6 +21,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="drain once and exit")
+        parser.add_argument("--nice", type=int, default=10,
+                            help="lower this process's CPU priority by N (default 10): on a host it shares with "
+                                 "web workers, its bursts every interval yield to requests; 0 keeps the priority")
 
     def handle(self, *args, **options):
         if not settings.KMS_IMPRESSIONS_QUEUE_URL:
@@ -27,6 +31,8 @@ class Command(BaseCommand):
         if options["once"]:
             self.stdout.write(f"{impressions.write_queued()} lists written")
             return
+        if options["nice"] > 0:
+            os.nice(options["nice"])
         stop = []
         signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
         interval = settings.KMS_IMPRESSIONS_FLUSH_SECONDS
