@@ -110,6 +110,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("KMS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"kms.recs.tasks.*": {"queue": "training"}}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Served lists (kms/experiments) are buffered per process and handed on in batches at least this
+# often; the queue's writer (beat's write-impressions) runs at the same interval.
+KMS_IMPRESSIONS_FLUSH_SECONDS = float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))
 # The one beat schedule. "flush-graph-outbox" is the event sweep (interactions not yet in the
 # graph); "deliver-graph-outbox" applies the outbox (curation edits, erasures, deletions).
 CELERY_BEAT_SCHEDULE = {
@@ -120,7 +123,7 @@ CELERY_BEAT_SCHEDULE = {
     # clicks/carts/purchases whose list was not yet in the database when they arrived (kms/experiments)
     "attribute-feedback": {"task": "kms.experiments.tasks.attribute_pending_feedback", "schedule": 30.0},
     "write-impressions": {"task": "kms.experiments.tasks.write_impressions",
-                          "schedule": float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))},
+                          "schedule": KMS_IMPRESSIONS_FLUSH_SECONDS},
 }
 # Threads per worker process for torch (set after the fork; torch in a prefork parent hangs the children).
 KMS_TORCH_THREADS = max(1, int(os.environ.get("KMS_TORCH_THREADS", "1")))
@@ -149,10 +152,9 @@ KMS_QUEUE_DEADLINE_MS = float(os.environ.get("KMS_QUEUE_DEADLINE_MS", "2000"))
 KMS_SERVING_REDIS_URL = os.environ.get(
     "KMS_SERVING_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
 # Online evaluation (kms/experiments): a click, cart or purchase without a recommendation_id is
-# credited to the same user's latest list that showed the item within this many hours; the lists
-# served are buffered per process and written in batches at least this often.
+# credited to the same user's latest list that showed the item within this many hours (the lists
+# served are buffered per process: KMS_IMPRESSIONS_FLUSH_SECONDS, above the beat schedule).
 KMS_ATTRIBUTION_WINDOW_HOURS = float(os.environ.get("KMS_ATTRIBUTION_WINDOW_HOURS", "24"))
-KMS_IMPRESSIONS_FLUSH_SECONDS = float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))
 # Where the web processes hand their buffered lists to a writer outside them (kms/experiments/
 # impressions.py, "the queue"): a Redis URL, default the serving cache's; empty: each web process
 # writes its lists to the database itself. Beat's write-impressions task (or `manage.py
