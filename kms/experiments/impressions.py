@@ -35,6 +35,7 @@ import time
 from datetime import datetime
 from datetime import timezone as dt_timezone
 
+import orjson
 from django.conf import settings
 from django.db import DataError, IntegrityError
 from django.utils import timezone
@@ -241,7 +242,7 @@ def _keys() -> tuple[str, str, str]:
 
 def push(client, rows: list[tuple]) -> int:
     """Append the rows to the queue as one element; returns how many elements wait."""
-    payload = json.dumps([(*row[:7], row[7].timestamp()) for row in rows], separators=(",", ":"))
+    payload = orjson.dumps([(*row[:7], row[7].timestamp()) for row in rows])
     return int(client.rpush(_keys()[0], payload))
 
 
@@ -269,7 +270,7 @@ def drain_queue(client=None, wait: float = 0.0) -> int:
             payloads = client.lrange(queue_key, 0, DRAIN_BATCHES - 1)
             if not payloads:
                 return written
-            rows = [row for payload in payloads for row in json.loads(payload)]
+            rows = [row for payload in payloads for row in orjson.loads(payload)]
             users = sorted({row[1] for row in rows if row[1]})
             erased = dict(zip(users, client.zmscore(erased_key, users))) if users else {}
             keep = [(*row[:7], datetime.fromtimestamp(row[7], tz=dt_timezone.utc)) for row in rows

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -172,7 +173,7 @@ class ServingCache:
         history = None
         if values[4] is not None:
             try:
-                cached_version, cached = json.loads(values[4])
+                cached_version, cached = orjson.loads(values[4])
                 if cached_version == version:
                     history = cached
             except (ValueError, TypeError):

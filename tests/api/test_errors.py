@@ -113,9 +113,10 @@ def test_popular_and_category_filter(read_client, catalogue):
 
 
 def test_a_failure_after_the_view_is_a_json_500_on_api_paths(read_client, monkeypatch):
-    """An answer that cannot be rendered (here a float the strict JSON renderer refuses, as the
-    experiment results' infinite intervals once did) fails after the view returned: the API still
-    answers in the error shape, not Django's HTML page; other paths keep Django's page."""
+    """An answer that cannot be rendered (here an object no JSON encoder knows; the experiment
+    results' infinite intervals once were one, before the renderer wrote them as null) fails after
+    the view returned: the API still answers in the error shape, not Django's HTML page; other
+    paths keep Django's page."""
     from django.urls import get_resolver
     from rest_framework.response import Response
 
@@ -123,7 +124,7 @@ def test_a_failure_after_the_view_is_a_json_500_on_api_paths(read_client, monkey
     from kms.api.views import Ping
 
     assert get_resolver().resolve_error_handler(500) is errors.server_error
-    monkeypatch.setattr(Ping, "get", lambda self, request: Response({"status": float("inf")}))
+    monkeypatch.setattr(Ping, "get", lambda self, request: Response({"status": object()}))
     read_client.raise_request_exception = False
     response = read_client.get("/api/v1/ping")
     assert response.status_code == 500 and response["Content-Type"].startswith("application/json")
