@@ -196,7 +196,10 @@ class RecommendationIndex:
         if u >= 0 and not given:
             out = []
             want = None if self.new_item_ids else k  # with new items, all of them are merged below
-            for i, s in zip(self.top_items[u].tolist(), self.top_scores[u].tolist()):
+            # Each excluded item can take one place of the stored row, so without new items its
+            # first k + len(exclude) entries hold the answer: convert only those (a row has 200).
+            end = None if want is None else k + len(exclude_idx)
+            for i, s in zip(self.top_items[u][:end].tolist(), self.top_scores[u][:end].tolist()):
                 if i not in exclude_idx and s > NEG_INF:
                     out.append((i, s))
                     if len(out) == want:
