@@ -111,8 +111,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ROUTES = {"kms.recs.tasks.*": {"queue": "training"}}
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # Served lists (kms/experiments) are buffered per process and handed on in batches at least this
-# often; the queue's writer (beat's write-impressions) runs at the same interval.
+# often (to the queue, or to the database without one).
 KMS_IMPRESSIONS_FLUSH_SECONDS = float(os.environ.get("KMS_IMPRESSIONS_FLUSH_SECONDS", "2"))
+# How often the queue's writer (beat's write-impressions, `manage.py write_impressions`) moves the
+# queued lists into the database. Feedback that needs its list does not wait for it: the web
+# process drains the queue itself before attributing.
+KMS_IMPRESSIONS_WRITE_SECONDS = float(os.environ.get("KMS_IMPRESSIONS_WRITE_SECONDS", str(KMS_IMPRESSIONS_FLUSH_SECONDS)))
 # The one beat schedule. "flush-graph-outbox" is the event sweep (interactions not yet in the
 # graph); "deliver-graph-outbox" applies the outbox (curation edits, erasures, deletions).
 CELERY_BEAT_SCHEDULE = {
@@ -123,7 +127,7 @@ CELERY_BEAT_SCHEDULE = {
     # clicks/carts/purchases whose list was not yet in the database when they arrived (kms/experiments)
     "attribute-feedback": {"task": "kms.experiments.tasks.attribute_pending_feedback", "schedule": 30.0},
     "write-impressions": {"task": "kms.experiments.tasks.write_impressions",
-                          "schedule": KMS_IMPRESSIONS_FLUSH_SECONDS},
+                          "schedule": KMS_IMPRESSIONS_WRITE_SECONDS},
 }
 # Threads per worker process for torch (set after the fork; torch in a prefork parent hangs the children).
 KMS_TORCH_THREADS = max(1, int(os.environ.get("KMS_TORCH_THREADS", "1")))

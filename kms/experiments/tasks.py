@@ -14,5 +14,5 @@ def attribute_pending_feedback() -> dict:
 
 @shared_task(ignore_result=True)
 def write_impressions() -> int:
-    """Periodic (every KMS_IMPRESSIONS_FLUSH_SECONDS): the queue's writer, out of the web processes."""
+    """Periodic (every KMS_IMPRESSIONS_WRITE_SECONDS): the queue's writer, out of the web processes."""
     return impressions.write_queued()

@@ -1,8 +1,11 @@
 """Settings are declared once: the environment is read only in kms/settings.py, every knob it
 reads has a line in the README's configuration table, every ``settings.KMS_*`` the code uses is
 declared there, and there is one beat schedule."""
+import os
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIRS = ("kms", "graph", "nlp", "recommender")
@@ -72,3 +75,17 @@ def test_one_beat_schedule():
     writers = [p.relative_to(ROOT).as_posix() for p in _app_files()
                if re.search(r"beat_schedule\s*=|BEAT_SCHEDULE\s*=", p.read_text())]
     assert writers == ["kms/settings.py"], writers
+
+
+@pytest.mark.parametrize("env,expected", [({"KMS_IMPRESSIONS_WRITE_SECONDS": "10"}, "10.0 2.0"),
+                                          ({"KMS_IMPRESSIONS_FLUSH_SECONDS": "3"}, "3.0 3.0")])
+def test_the_impression_writer_has_its_own_interval(env, expected):
+    """The writer's interval (beat's write-impressions) is its own setting, the web flush's by default."""
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KMS_IMPRESSIONS_")}
+    out = subprocess.run([sys.executable, "-c", "import kms.settings as s; print(s.CELERY_BEAT_SCHEDULE["
+                          "'write-impressions']['schedule'], s.KMS_IMPRESSIONS_FLUSH_SECONDS)"],
+                         cwd=ROOT, env=base | env, capture_output=True, text=True, check=True)
+    assert " ".join(out.stdout.split()) == expected

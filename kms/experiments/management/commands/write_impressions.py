@@ -1,7 +1,7 @@
 """manage.py write_impressions [--once]: the impression queue's writer as its own process.
 
 The same step as beat's ``write-impressions`` task (``impressions.write_queued``), every
-``KMS_IMPRESSIONS_FLUSH_SECONDS``: for a deployment without Celery beat, or to give the writer
+``KMS_IMPRESSIONS_WRITE_SECONDS``: for a deployment without Celery beat, or to give the writer
 its own process (``bench/api_load.py`` runs it beside gunicorn when the queue is on)."""
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             os.nice(options["nice"])
         stop = []
         signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-        interval = settings.KMS_IMPRESSIONS_FLUSH_SECONDS
+        interval = settings.KMS_IMPRESSIONS_WRITE_SECONDS
         while not stop:
             started = time.monotonic()
             try:
