@@ -6,8 +6,9 @@ the request as a whole). The output keeps DRF's choices: compact separators, UTF
 ``\\u`` escapes, U+2028/U+2029 escaped, and every type orjson does not encode the way DRF's
 encoder does (datetimes, dates, times, decimals, lazy strings, numpy values, querysets) handed to
 DRF's encoder. A pretty-printing request (``Accept: application/json; indent=4``, the browsable
-API) and anything orjson refuses (integers beyond 64 bits, NaN in strict mode) go through DRF's own
-renderer."""
+API) and anything orjson refuses (integers beyond 64 bits) go through DRF's own renderer. One
+difference: a NaN or infinite float is written as ``null``, where DRF's strict renderer fails the
+request with a 500."""
 from __future__ import annotations
 
 import orjson
